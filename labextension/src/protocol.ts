@@ -1,0 +1,153 @@
+/**
+ * The Penny chat socket wire contract (see DESIGN.md, "Wire contract").
+ *
+ * Only the fields the sidebar reads are typed; servers may send more.
+ */
+
+/** Client -> server frames. */
+export type ClientFrame =
+  | {
+      type: 'message';
+      content: string;
+      conversationId?: string;
+      clientMessageId?: string;
+    }
+  | { type: 'resume'; conversationId: string; afterSeq: number }
+  | { type: 'cancel'; conversationId: string }
+  | { type: 'ping' };
+
+export interface IChatMessage {
+  id: string;
+  conversationId: string;
+  role: 'user' | 'assistant' | 'system' | 'tool' | string;
+  content: string;
+  createdAt?: string;
+  clientMessageId?: string;
+}
+
+export interface IArtifact {
+  id: string;
+  type: string;
+  title?: string;
+  version?: number;
+  createdAt?: string;
+  [key: string]: unknown;
+}
+
+interface IBaseEvent {
+  conversationId?: string;
+  seq?: number;
+}
+
+export interface IReadyEvent extends IBaseEvent {
+  type: 'ready';
+  user: string;
+  tenant: string;
+  model: string;
+}
+
+export interface IMessageCreatedEvent extends IBaseEvent {
+  type: 'message.created';
+  message: IChatMessage;
+  clientMessageId?: string;
+}
+
+export interface IAssistantDeltaEvent extends IBaseEvent {
+  type: 'assistant.delta';
+  messageId: string;
+  text: string;
+}
+
+export interface IAssistantDoneEvent extends IBaseEvent {
+  type: 'assistant.done';
+  messageId: string;
+}
+
+export interface IToolStartedEvent extends IBaseEvent {
+  type: 'tool.started';
+  callId: string;
+  tool: string;
+  params?: unknown;
+}
+
+export interface IToolFinishedEvent extends IBaseEvent {
+  type: 'tool.finished';
+  callId: string;
+  tool: string;
+  ok: boolean;
+  durationMs?: number;
+  artifactId?: string;
+  error?: string | { code?: string; message?: string };
+}
+
+export interface IArtifactEvent extends IBaseEvent {
+  type: 'artifact';
+  artifact: IArtifact;
+}
+
+export interface IErrorEvent extends IBaseEvent {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export interface IPongEvent extends IBaseEvent {
+  type: 'pong';
+}
+
+export type ServerEvent =
+  | IReadyEvent
+  | IMessageCreatedEvent
+  | IAssistantDeltaEvent
+  | IAssistantDoneEvent
+  | IToolStartedEvent
+  | IToolFinishedEvent
+  | IArtifactEvent
+  | IErrorEvent
+  | IPongEvent;
+
+/** Parse one text frame; returns null for anything that is not an event object. */
+export function parseEvent(data: unknown): ServerEvent | null {
+  if (typeof data !== 'string') {
+    return null;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof (value as { type?: unknown }).type !== 'string'
+  ) {
+    return null;
+  }
+  return value as ServerEvent;
+}
+
+/** A random id with a prefix; works outside secure contexts too. */
+export function newId(prefix: string): string {
+  const c: Crypto | undefined = (globalThis as { crypto?: Crypto }).crypto;
+  if (c && typeof c.randomUUID === 'function') {
+    try {
+      return `${prefix}_${c.randomUUID().replace(/-/g, '')}`;
+    } catch {
+      // randomUUID throws outside secure contexts in some browsers.
+    }
+  }
+  const bytes = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === 'function') {
+    c.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < bytes.length; i++) {
+      bytes[i] = Math.floor(Math.random() * 256);
+    }
+  }
+  return (
+    prefix +
+    '_' +
+    Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('')
+  );
+}

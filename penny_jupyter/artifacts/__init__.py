@@ -1,0 +1,1 @@
+"""Artifacts: the dashboards, charts and tables Penny hands back."""

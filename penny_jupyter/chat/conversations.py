@@ -1,0 +1,209 @@
+"""ConversationService: conversations, their messages in order, and the event log behind `resume`.
+
+A conversation belongs to its tenant and its author. Ids are scoped per tenant; anything that is not
+the caller's answers NotFound with the same words as an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import Conflict, NotFound
+from ..storage import Database
+from ..storage import schema as s
+from ..storage.database import utcnow
+from ..tenancy import Principal
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+@dataclass
+class Conversation:
+    id: str
+    title: str
+    owner: str
+    created_at: str
+    updated_at: str
+    last_seq: int
+    message_count: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "createdAt": self.created_at, "updatedAt": self.updated_at,
+                "messageCount": self.message_count}
+
+
+@dataclass
+class Message:
+    id: str
+    conversation_id: str
+    seq: int
+    role: str
+    author: str
+    content: str
+    status: str
+    client_message_id: str | None
+    meta: dict[str, Any]
+    created_at: str
+
+    def to_wire(self) -> dict[str, Any]:
+        out = {"id": self.id, "conversationId": self.conversation_id, "seq": self.seq, "role": self.role,
+               "content": self.content, "status": self.status, "createdAt": self.created_at, "meta": self.meta}
+        if self.client_message_id:
+            out["clientMessageId"] = self.client_message_id
+        return out
+
+
+class ConversationService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ conversations
+    def create(self, who: Principal, title: str | None = None, conversation_id: str | None = None) -> Conversation:
+        now = utcnow()
+        conv = Conversation(id=conversation_id or new_id("conv"), title=title or "New conversation",
+                            owner=who.user, created_at=now, updated_at=now, last_seq=0)
+        try:
+            with self.db.begin() as c:
+                c.execute(s.conversations.insert().values(
+                    tenant=who.tenant, id=conv.id, owner=conv.owner, title=conv.title,
+                    created_at=now, updated_at=now, last_seq=0))
+        except IntegrityError:
+            # Someone of this tenant already uses the id; say "conflict" only to its owner.
+            self.get(who, conv.id)
+            raise Conflict(f"conversation {conv.id!r} already exists") from None
+        return conv
+
+    def get_or_create(self, who: Principal, conversation_id: str | None, title: str | None = None) -> Conversation:
+        if conversation_id is None:
+            return self.create(who, title)
+        try:
+            return self.get(who, conversation_id)
+        except NotFound:
+            try:
+                return self.create(who, title, conversation_id)
+            except Conflict:  # created by a concurrent request of the same owner
+                return self.get(who, conversation_id)
+
+    def get(self, who: Principal, conversation_id: str) -> Conversation:
+        with self.db.connect() as c:
+            row = c.execute(self._visible(who).where(s.conversations.c.id == conversation_id)).first()
+        if row is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        return self._conv(row)
+
+    def list(self, who: Principal) -> list[Conversation]:
+        with self.db.connect() as c:
+            rows = c.execute(self._visible(who).order_by(s.conversations.c.updated_at.desc())).all()
+        return [self._conv(r) for r in rows]
+
+    def rename(self, who: Principal, conversation_id: str, title: str) -> Conversation:
+        self.get(who, conversation_id)
+        with self.db.begin() as c:
+            c.execute(update(s.conversations).where(self._key(who, conversation_id)).values(
+                title=title, updated_at=utcnow()))
+        return self.get(who, conversation_id)
+
+    def delete(self, who: Principal, conversation_id: str) -> None:
+        self.get(who, conversation_id)
+        with self.db.begin() as c:
+            for t in (s.messages, s.events):
+                c.execute(delete(t).where(and_(t.c.tenant == who.tenant, t.c.conversation_id == conversation_id)))
+            c.execute(delete(s.conversations).where(self._key(who, conversation_id)))
+
+    # ------------------------------------------------------------------ messages and events
+    def append_message(self, who: Principal, conversation_id: str, role: str, content: str, *,
+                       status: str = "complete", client_message_id: str | None = None,
+                       message_id: str | None = None, meta: dict | None = None) -> Message:
+        """Store a message and its `message.created` event in one transaction; returns it with its seq.
+
+        A second message with the same clientMessageId in the conversation raises Conflict and stores nothing.
+        """
+        self.get(who, conversation_id)
+        now = utcnow()
+        msg = Message(id=message_id or new_id("msg"), conversation_id=conversation_id, seq=0, role=role,
+                      author=who.user, content=content, status=status, client_message_id=client_message_id,
+                      meta=meta or {}, created_at=now)
+        try:
+            with self.db.begin() as c:
+                msg.seq = self._next_seq(c, who, conversation_id, now)
+                c.execute(s.messages.insert().values(
+                    tenant=who.tenant, id=msg.id, conversation_id=conversation_id, seq=msg.seq, role=role,
+                    author=who.user, content=content, status=status, client_message_id=client_message_id,
+                    meta=msg.meta, created_at=now))
+                c.execute(s.events.insert().values(
+                    tenant=who.tenant, conversation_id=conversation_id, seq=msg.seq, type="message.created",
+                    payload={"type": "message.created", "conversationId": conversation_id, "seq": msg.seq,
+                             "message": msg.to_wire()}))
+        except IntegrityError:
+            raise Conflict(f"message {client_message_id!r} was already received", code="duplicate_message") from None
+        return msg
+
+    def record_event(self, who: Principal, conversation_id: str, payload: dict[str, Any]) -> int:
+        """Give an event the conversation's next seq and keep it for `resume`. Returns the seq."""
+        with self.db.begin() as c:
+            seq = self._next_seq(c, who, conversation_id, None)
+            payload["seq"] = seq
+            c.execute(s.events.insert().values(tenant=who.tenant, conversation_id=conversation_id, seq=seq,
+                                               type=payload["type"], payload=payload))
+        return seq
+
+    def events_after(self, who: Principal, conversation_id: str, after_seq: int) -> list[dict[str, Any]]:
+        self.get(who, conversation_id)
+        e = s.events
+        with self.db.connect() as c:
+            rows = c.execute(select(e.c.payload).where(and_(
+                e.c.tenant == who.tenant, e.c.conversation_id == conversation_id, e.c.seq > after_seq,
+            )).order_by(e.c.seq)).scalars().all()
+        return list(rows)
+
+    def messages(self, who: Principal, conversation_id: str) -> list[Message]:
+        self.get(who, conversation_id)
+        m = s.messages
+        with self.db.connect() as c:
+            rows = c.execute(select(m).where(and_(m.c.tenant == who.tenant, m.c.conversation_id == conversation_id))
+                             .order_by(m.c.seq)).all()
+        return [Message(id=r.id, conversation_id=r.conversation_id, seq=r.seq, role=r.role, author=r.author,
+                        content=r.content, status=r.status, client_message_id=r.client_message_id,
+                        meta=r.meta or {}, created_at=r.created_at) for r in rows]
+
+    def find_by_client_id(self, who: Principal, conversation_id: str, client_message_id: str) -> Message | None:
+        for msg in self.messages(who, conversation_id):
+            if msg.client_message_id == client_message_id:
+                return msg
+        return None
+
+    # ------------------------------------------------------------------ internals
+    def _next_seq(self, c, who: Principal, conversation_id: str, now: str | None) -> int:
+        values: dict[str, Any] = {"last_seq": s.conversations.c.last_seq + 1}
+        if now:
+            values["updated_at"] = now
+        seq = c.execute(update(s.conversations).where(self._key(who, conversation_id)).values(**values)
+                        .returning(s.conversations.c.last_seq)).scalar_one_or_none()
+        if seq is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        return seq
+
+    @staticmethod
+    def _key(who: Principal, conversation_id: str):
+        return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id)
+
+    @staticmethod
+    def _visible(who: Principal):
+        conv, m = s.conversations, s.messages
+        count = (select(func.count()).where(and_(m.c.tenant == conv.c.tenant, m.c.conversation_id == conv.c.id))
+                 .scalar_subquery())
+        # Private to the author until sharing exists (a later issue): same tenant is not enough.
+        return select(conv, count.label("message_count")).where(and_(conv.c.tenant == who.tenant,
+                                                                      conv.c.owner == who.user))
+
+    @staticmethod
+    def _conv(row) -> Conversation:
+        return Conversation(id=row.id, title=row.title, owner=row.owner, created_at=row.created_at,
+                            updated_at=row.updated_at, last_seq=row.last_seq, message_count=row.message_count)

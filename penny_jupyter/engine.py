@@ -1,0 +1,75 @@
+"""Engine: every service of Penny built from one PennyConfig.
+
+The server extension builds one per server, the kernel one per process when no server is there,
+tests one per data dir. Nothing here knows about sockets or cells.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from .settings import PennyConfig
+
+
+class Engine:
+    def __init__(self, config: PennyConfig | None = None) -> None:
+        self.config = config or PennyConfig()
+
+    @cached_property
+    def db(self):
+        from .storage import Database
+
+        return Database(self.config.resolved_database_url)
+
+    @cached_property
+    def conversations(self):
+        from .chat.conversations import ConversationService
+
+        return ConversationService(self.db)
+
+    @cached_property
+    def artifacts(self):
+        from .artifacts.store import ArtifactStore
+
+        return ArtifactStore(self.db)
+
+    @cached_property
+    def warehouses(self):
+        from .data.warehouse import Warehouses
+
+        return Warehouses(self.config)
+
+    @cached_property
+    def tools(self):
+        from .tools.registry import default_registry
+
+        return default_registry()
+
+    @cached_property
+    def executor(self):
+        from .tools.executor import ToolExecutor
+
+        return ToolExecutor(self.tools, self.warehouses, self.artifacts, self.config)
+
+    @cached_property
+    def router(self):
+        from .data.catalog import valid_units
+        from .models.builtin import BuiltinRouter
+
+        return BuiltinRouter(units=[u for u in valid_units() if u != "company"])
+
+    @cached_property
+    def chat(self):
+        from .chat.turn import ChatService
+
+        return ChatService(self.conversations, self.executor, self.router)
+
+    @property
+    def model_name(self) -> str:
+        return "builtin"
+
+    def close(self) -> None:
+        if "warehouses" in self.__dict__:
+            self.warehouses.close()
+        if "db" in self.__dict__:
+            self.db.close()

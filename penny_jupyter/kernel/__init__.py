@@ -1,0 +1,1 @@
+"""Kernel side: the %penny magics and the ArtifactWidget."""

@@ -1,0 +1,240 @@
+"""The wire contract: a pydantic model for every WebSocket frame and event, and the REST bodies.
+
+Client frames are parsed with `parse_client_frame`, which raises BadRequest with a sentence
+that says what is wrong. Server events are built with the models below and sent with
+`event.dump()`, so their field names are camelCase exactly as DESIGN.md's contract pins.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+from .errors import BadRequest
+
+ID = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# ---------------------------------------------------------------- client -> server frames
+
+
+class MessageFrame(Wire):
+    type: Literal["message"]
+    content: str = Field(min_length=1, max_length=100_000)
+    conversation_id: ID | None = None
+    client_message_id: ID | None = None
+
+
+class ToolExecuteFrame(Wire):
+    type: Literal["tool_execute"]
+    tool: str = Field(min_length=1, max_length=128)
+    params: dict[str, Any] = Field(default_factory=dict)
+    conversation_id: ID | None = None
+
+
+class CancelFrame(Wire):
+    type: Literal["cancel"]
+    conversation_id: ID
+
+
+class ResumeFrame(Wire):
+    type: Literal["resume"]
+    conversation_id: ID
+    after_seq: int = Field(ge=0)
+
+
+class TypingFrame(Wire):
+    type: Literal["typing"]
+    conversation_id: ID
+
+
+class PingFrame(Wire):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[
+    Union[MessageFrame, ToolExecuteFrame, CancelFrame, ResumeFrame, TypingFrame, PingFrame],
+    Field(discriminator="type"),
+]
+_client_frame = TypeAdapter(ClientFrame)
+CLIENT_FRAME_TYPES = ("message", "tool_execute", "cancel", "resume", "typing", "ping")
+
+
+def parse_client_frame(raw: str | bytes) -> MessageFrame | ToolExecuteFrame | CancelFrame | ResumeFrame | TypingFrame | PingFrame:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"frame is not valid JSON ({e.__class__.__name__}: {e}); send one JSON object per frame",
+                         code="malformed_frame") from None
+    if not isinstance(data, dict):
+        raise BadRequest("frame must be a JSON object with a 'type' field", code="malformed_frame")
+    kind = data.get("type")
+    if kind not in CLIENT_FRAME_TYPES:
+        raise BadRequest(f"unknown frame type {kind!r}; expected one of: {', '.join(CLIENT_FRAME_TYPES)}",
+                         code="unknown_frame")
+    try:
+        return _client_frame.validate_python(data)
+    except ValidationError as e:
+        raise BadRequest(f"invalid {kind!r} frame: {describe_validation_error(e)}", code="invalid_frame") from None
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """One readable sentence per problem: 'period: Input should be 'MTD', 'QTD' or 'YTD' (got 'XTD')'."""
+    parts = []
+    for err in e.errors(include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "value"
+        got = err.get("input")
+        got_s = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        parts.append(f"{loc}: {err['msg']}{got_s}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------- shared shapes
+
+
+class MessageOut(Wire):
+    id: str
+    conversation_id: str
+    role: Literal["user", "assistant", "tool", "system"]
+    content: str
+    status: Literal["complete", "streaming", "failed", "cancelled"] = "complete"
+    seq: int | None = None
+    client_message_id: str | None = None
+    created_at: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConversationOut(Wire):
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    message_count: int = 0
+
+
+class ArtifactOut(Wire):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    id: str
+    tenant: str
+    type: Literal["dashboard", "chart", "table", "document", "code", "image"]
+    title: str
+    version: int
+    spec: dict[str, Any]
+    created_at: str
+    source: dict[str, Any] = Field(default_factory=dict)
+    conversation_id: str | None = None
+
+
+# ---------------------------------------------------------------- server -> client events
+
+
+class ReadyEvent(Wire):
+    type: Literal["ready"] = "ready"
+    user: str
+    tenant: str
+    model: str
+
+
+class MessageCreatedEvent(Wire):
+    type: Literal["message.created"] = "message.created"
+    conversation_id: str
+    seq: int
+    message: MessageOut
+
+
+class AssistantDeltaEvent(Wire):
+    type: Literal["assistant.delta"] = "assistant.delta"
+    conversation_id: str
+    message_id: str
+    seq: int
+    text: str
+
+
+class ToolStartedEvent(Wire):
+    type: Literal["tool.started"] = "tool.started"
+    conversation_id: str | None = None
+    seq: int | None = None
+    call_id: str
+    tool: str
+    params: dict[str, Any]
+
+
+class ToolFinishedEvent(Wire):
+    type: Literal["tool.finished"] = "tool.finished"
+    conversation_id: str | None = None
+    seq: int | None = None
+    call_id: str
+    tool: str
+    ok: bool
+    duration_ms: float
+    artifact_id: str | None = None
+    error: dict[str, str] | None = None
+
+
+class ArtifactEvent(Wire):
+    type: Literal["artifact"] = "artifact"
+    conversation_id: str | None = None
+    seq: int | None = None
+    artifact: ArtifactOut
+
+
+class AssistantDoneEvent(Wire):
+    type: Literal["assistant.done"] = "assistant.done"
+    conversation_id: str
+    message_id: str
+    seq: int
+    status: Literal["complete", "failed", "cancelled"] = "complete"
+
+
+class TypingEvent(Wire):
+    type: Literal["typing"] = "typing"
+    conversation_id: str
+    user: str
+
+
+class ErrorEvent(Wire):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    conversation_id: str | None = None
+    retry_after: float | None = None
+
+
+class PongEvent(Wire):
+    type: Literal["pong"] = "pong"
+
+
+ServerEvent = Union[ReadyEvent, MessageCreatedEvent, AssistantDeltaEvent, ToolStartedEvent, ToolFinishedEvent,
+                    ArtifactEvent, AssistantDoneEvent, TypingEvent, ErrorEvent, PongEvent]
+
+
+# ---------------------------------------------------------------- REST bodies
+
+
+class ConversationCreate(Wire):
+    title: str | None = Field(default=None, max_length=200)
+    id: ID | None = None
+
+
+class ConversationPatch(Wire):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class MessageCreate(Wire):
+    content: str = Field(min_length=1, max_length=100_000)
+    client_message_id: ID | None = None
+
+
+class ToolExecuteBody(Wire):
+    params: dict[str, Any] = Field(default_factory=dict)
+    conversation_id: ID | None = None

@@ -1,0 +1,80 @@
+"""PennyConfig: the one place for every option.
+
+Set them in jupyter_server_config.py (`c.PennyConfig.data_dir = "/srv/penny"`), or build a
+PennyConfig directly in a script or test. Only OLLAMA_HOST, PENNY_DATA_DIR and PENNY_AS_OF are read from
+the environment: the ecosystem sets the first, and the server extension hands the other two
+to the kernels it starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
+
+
+class PennyConfig(Configurable):
+    data_dir = Unicode(help="Folder for app state, tenant warehouses and artifacts.").tag(config=True)
+    database_url = Unicode(
+        "", help="SQLAlchemy URL for app state; empty means a SQLite file in data_dir."
+    ).tag(config=True)
+
+    default_tenant = Unicode("demo", help="Tenant of users not named in tenant_map.").tag(config=True)
+    tenant_map = Dict(
+        key_trait=Unicode(), value_trait=Unicode(), help="Username -> tenant, for servers shared by several companies."
+    ).tag(config=True)
+    admins = List(Unicode(), help="Usernames with the admin role in their tenant.").tag(config=True)
+    single_user_name = Unicode(
+        "owner",
+        help="The user every caller is on a single-user server (jupyter-server's default identity provider "
+        "gives each token request a fresh anonymous name, so names mean nothing there).",
+    ).tag(config=True)
+    trust_identity = Bool(
+        None,
+        allow_none=True,
+        help="Trust usernames from the identity provider. None: trust them unless it is jupyter-server's default.",
+    ).tag(config=True)
+
+    demo_scale = Float(1.0, help="Size of the generated demo warehouse (1.0 is ~1M fact rows).").tag(config=True)
+    as_of = Unicode("", help="ISO date treated as 'today' (empty: the real date). For demos and tests.").tag(config=True)
+
+    model = Unicode("auto", help='"auto", "builtin" or "ollama:<model>".').tag(config=True)
+    ollama_host = Unicode(help="Ollama server URL; default from OLLAMA_HOST.").tag(config=True)
+
+    tool_timeout = Float(30.0, help="Seconds a tool call may run.").tag(config=True)
+    max_frame_bytes = Integer(1 << 20, help="Largest WebSocket frame accepted.").tag(config=True)
+    kpi_query_threads = Integer(2, help="DuckDB threads per tenant warehouse connection.").tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        env = os.environ.get("PENNY_DATA_DIR")
+        if env:
+            return env
+        from jupyter_core.paths import jupyter_data_dir
+
+        return str(Path(jupyter_data_dir()) / "penny")
+
+    @default("as_of")
+    def _default_as_of(self) -> str:
+        return os.environ.get("PENNY_AS_OF", "")
+
+    @default("ollama_host")
+    def _default_ollama_host(self) -> str:
+        return os.environ.get("OLLAMA_HOST", "")
+
+    # derived -----------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        p = Path(self.data_dir).expanduser()
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'penny.sqlite'}"
+
+    def today(self) -> dt.date:
+        return dt.date.fromisoformat(self.as_of) if self.as_of else dt.date.today()

@@ -1,0 +1,45 @@
+"""Versioned schema migrations.
+
+Each migration is (version, name, function(connection)). `migrate()` applies those newer than the
+database's version, each in its own transaction, and records it. A new migration goes at the end
+and never edits an old one. (Alembic would do this too; a dozen lines keep the kernel's import light.)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from . import schema
+
+
+def _v1_initial(conn: Connection) -> None:
+    for table in (schema.conversations, schema.messages, schema.events, schema.artifacts):
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial: conversations, messages, events, artifacts", _v1_initial),
+]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table(schema.migrations_table.name):
+        return 0
+    versions = conn.execute(select(schema.migrations_table.c.version)).scalars().all()
+    return max(versions, default=0)
+
+
+def migrate(engine: Engine) -> int:
+    with engine.begin() as conn:
+        schema.migrations_table.create(conn, checkfirst=True)
+    for version, name, apply in MIGRATIONS:
+        with engine.begin() as conn:
+            if current_version(conn) >= version:
+                continue
+            apply(conn)
+            conn.execute(schema.migrations_table.insert().values(version=version, name=name, applied_at=time.time()))
+    with engine.connect() as conn:
+        return current_version(conn)

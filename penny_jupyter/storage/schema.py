@@ -1,0 +1,66 @@
+"""Table definitions. Every table's key starts with `tenant`: ids are scoped per tenant, so one
+tenant's `conv_123` never collides with another's."""
+
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("owner", String(256), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("last_seq", Integer, nullable=False, default=0),
+)
+
+messages = Table(
+    "messages", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("conversation_id", String(128), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("author", String(256), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("client_message_id", String(128)),
+    Column("meta", JSON, nullable=False, default=dict),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("tenant", "conversation_id", "client_message_id", name="uq_messages_client_id"),
+    Index("ix_messages_conv", "tenant", "conversation_id", "seq"),
+)
+
+# Every event a conversation streamed, so a client that reconnects can `resume` after its last seq.
+events = Table(
+    "events", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("conversation_id", String(128), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("conversation_id", String(128)),
+    Column("owner", String(256), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_artifacts_conv", "tenant", "conversation_id"),
+)
+
+migrations_table = Table(
+    "penny_migrations", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)

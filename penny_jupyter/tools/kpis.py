@@ -1,0 +1,77 @@
+"""get_company_kpis: the headline metrics for a period, as a summary and a dashboard artifact.
+
+Numbers come from the metrics catalog in one warehouse query; this module only shapes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..artifacts.spec import jsonable
+from ..data.catalog import KPI_METRICS, MetricValue, compute_metrics, resolve_unit
+from ..data.periods import Period, resolve_period
+from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+
+
+class KpiParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    period: Literal["MTD", "QTD", "YTD"] = Field("MTD", description="Month, quarter or year to date.")
+    unit: str = Field("company", description="'company', a region (NA, EMEA, APAC, LATAM) or a department "
+                                             "(Engineering, Sales, Marketing, Support, Finance, Operations).")
+
+
+def metric_widget(mv: MetricValue, period: Period) -> dict[str, Any]:
+    return {"type": "metric", **mv.to_dict(), "sparkline": mv.series, "comparison": period.comparison}
+
+
+def summary_line(mv: MetricValue, period: Period) -> str:
+    d = mv.to_dict()
+    if d["value"] is None:
+        return f"- **{d['label']}** no data in this span"
+    if d["previous"] is None:
+        return f"- **{d['label']}** {d['formatted']} (no comparison: nothing in {period.comparison})"
+    if d["change_pct"] is None and mv.metric.unit != "percent":
+        return f"- **{d['label']}** {d['formatted']}, vs {d['formatted_previous']} in {period.comparison}"
+    return f"- **{d['label']}** {d['formatted']}, {d['formatted_change']} vs {period.comparison}"
+
+
+def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
+    unit, dim, _ = resolve_unit(params.unit)  # InvalidParams naming the valid units
+    period = resolve_period(params.period, ctx.today)
+    res = compute_metrics(ctx.warehouse(), KPI_METRICS, period, unit)
+    scope = "Company" if unit == "company" else unit
+    title = f"Company KPIs · {period.kind}" + ("" if unit == "company" else f" · {unit}")
+    lines = [f"{scope} KPIs, {period.describe()}:"]
+    lines += [summary_line(mv, period) for mv in res.values]
+    if res.omitted:
+        lines.append(f"Not shown for {unit} (these metrics have no {dim} breakdown): "
+                     + ", ".join(o["label"] for o in res.omitted) + ".")
+    metrics = [mv.to_dict() for mv in res.values]
+    data = {
+        "period": period.kind, "unit": unit, "start": period.start.isoformat(), "end": period.end.isoformat(),
+        "previous_start": period.prev_start.isoformat(), "previous_end": period.prev_end.isoformat(),
+        "metrics": metrics, "omitted": res.omitted,
+    }
+    spec = {
+        "layout": "grid",
+        "period": {"kind": period.kind, "start": period.start, "end": period.end,
+                   "previous_start": period.prev_start, "previous_end": period.prev_end},
+        "unit": unit,
+        "widgets": [metric_widget(mv, period) for mv in res.values],
+    }
+    draft = ArtifactDraft(type="dashboard", title=title, spec=jsonable(spec),
+                          source={"tool": "get_company_kpis", "params": {"period": period.kind, "unit": unit}})
+    return ToolResult(text="\n".join(lines), data=jsonable(data), artifacts=[draft], row_count=len(metrics))
+
+
+GET_COMPANY_KPIS = Tool(
+    name="get_company_kpis",
+    title="Company KPIs",
+    description="Headline company metrics (revenue, MRR, ARR, new customers, churn, pipeline, win rate, gross "
+                "margin, burn, incidents, MTTR, uptime, headcount) for month, quarter or year to date, each "
+                "compared with the same days of the previous period; optionally for one region or department.",
+    params=KpiParams,
+    run=run,
+)

@@ -1,0 +1,299 @@
+"""REST handlers: parse, authorize, delegate to the engine. Errors are mapped to HTTP in one place
+(`PennyHandler.write_error`); a client never sees a stack trace."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from penny_jupyter import protocol
+from penny_jupyter.errors import BadRequest, NotFound, PennyError, Unauthorized
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from .auth import principal_for
+
+API = r"/penny/api"
+ID = r"([A-Za-z0-9_.:-]{1,128})"
+
+
+class PennyHandler(ExtensionHandlerMixin, APIHandler):
+    @property
+    def principal(self):
+        return principal_for(self, self.settings["penny_config"])
+
+    async def engine(self):
+        return await self.settings["penny"].get()
+
+    def body(self, model: type[BaseModel]) -> Any:
+        try:
+            raw = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise BadRequest("request body is not valid JSON") from None
+        try:
+            return model.model_validate(raw)
+        except ValidationError as e:
+            raise BadRequest(f"invalid request body: {protocol.describe_validation_error(e)}") from None
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def get_login_url(self) -> str:
+        raise Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, PennyError):
+            return self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+        return super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, PennyError):
+            err = exc.to_dict()
+            if exc.retry_after:
+                self.set_header("Retry-After", str(int(exc.retry_after + 0.999)))
+        elif isinstance(exc, web.HTTPError):
+            err = {"code": _CODES.get(status_code, "http_error"), "message": exc.log_message or exc.reason or
+                   _MESSAGES.get(status_code, "request failed")}
+        else:
+            err = {"code": "internal", "message": "Penny hit an unexpected error; it was logged on the server"}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": err}))
+
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_MESSAGES = {403: "not authenticated or not allowed: sign in to Jupyter first"}
+
+
+def authenticated(method):
+    return web.authenticated(method)
+
+
+class HealthHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        config = self.settings["penny_config"]
+        self.reply({"status": "ok", "model": "builtin", "modelReason": "built-in offline router (Ollama support "
+                    "arrives in a later release)", "engineStarted": self.settings["penny"]._engine is not None,
+                    "version": __import__("penny_jupyter").__version__, "defaultTenant": config.default_tenant})
+
+
+class MeHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        who = self.principal
+        self.reply({"user": who.user, "tenant": who.tenant, "roles": sorted(who.roles)})
+
+
+class ConversationsHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        engine, who = await self.engine(), self.principal
+        self.reply({"conversations": [c.to_wire() for c in engine.conversations.list(who)]})
+
+    @authenticated
+    async def post(self):
+        engine, who = await self.engine(), self.principal
+        body = self.body(protocol.ConversationCreate)
+        conv = engine.conversations.create(who, body.title, body.id)
+        self.reply(conv.to_wire(), 201)
+
+
+class ConversationHandler(PennyHandler):
+    @authenticated
+    async def get(self, cid):
+        engine, who = await self.engine(), self.principal
+        self.reply(engine.conversations.get(who, cid).to_wire())
+
+    @authenticated
+    async def patch(self, cid):
+        engine, who = await self.engine(), self.principal
+        body = self.body(protocol.ConversationPatch)
+        self.reply(engine.conversations.rename(who, cid, body.title).to_wire())
+
+    @authenticated
+    async def delete(self, cid):
+        engine, who = await self.engine(), self.principal
+        engine.conversations.delete(who, cid)
+        self.set_status(204)
+        self.finish()
+
+
+class MessagesHandler(PennyHandler):
+    @authenticated
+    async def get(self, cid):
+        engine, who = await self.engine(), self.principal
+        self.reply({"messages": [m.to_wire() for m in engine.conversations.messages(who, cid)]})
+
+    @authenticated
+    async def post(self, cid):
+        """Runs a whole turn and answers with every event it produced (the socket streams the same)."""
+        engine, who = await self.engine(), self.principal
+        body = self.body(protocol.MessageCreate)
+        engine.conversations.get(who, cid)
+        events: list[dict] = []
+
+        async def collect(event):
+            events.append(event)
+
+        frame = protocol.MessageFrame(type="message", content=body.content, conversation_id=cid,
+                                      client_message_id=body.client_message_id)
+        await engine.chat.handle_message(who, frame, collect)
+        self.reply({"events": events}, 201)
+
+
+class ToolsHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        engine = await self.engine()
+        self.reply({"tools": [t.describe() for t in engine.tools]})
+
+
+class ToolExecuteHandler(PennyHandler):
+    @authenticated
+    async def post(self, name):
+        engine, who = await self.engine(), self.principal
+        body = self.body(protocol.ToolExecuteBody)
+        events: list[dict] = []
+
+        async def collect(event):
+            events.append(event)
+
+        outcome = await engine.chat.execute_tool(who, name, body.params, collect, body.conversation_id)
+        if not outcome.ok:
+            raise outcome.error
+        self.reply({"callId": outcome.call.call_id, "tool": name, "ok": True, "durationMs": outcome.duration_ms,
+                    "text": outcome.result.text, "data": outcome.result.data, "artifacts": outcome.artifacts})
+
+
+class DashboardsHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        engine = await self.engine()
+        schema = engine.tools.get("load_dashboard").params.model_json_schema()
+        slugs = schema["properties"]["slug"].get("enum") or []
+        self.reply({"dashboards": [{"slug": s, "title": s.replace("-", " ").title()} for s in slugs]})
+
+
+class ArtifactsHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        engine, who = await self.engine(), self.principal
+        self.reply({"artifacts": engine.artifacts.list(who, self.get_argument("conversationId", None))})
+
+
+class ArtifactHandler(PennyHandler):
+    @authenticated
+    async def get(self, aid):
+        engine, who = await self.engine(), self.principal
+        self.reply(engine.artifacts.get(who, aid, _version(self.get_argument("version", None))))
+
+
+class ArtifactVersionsHandler(PennyHandler):
+    @authenticated
+    async def get(self, aid):
+        engine, who = await self.engine(), self.principal
+        self.reply({"versions": engine.artifacts.versions(who, aid)})
+
+
+class ArtifactRefreshHandler(PennyHandler):
+    @authenticated
+    async def post(self, aid):
+        engine, who = await self.engine(), self.principal
+        self.reply(await engine.executor.refresh(who, aid), 201)
+
+
+class ArtifactDownloadHandler(PennyHandler):
+    @authenticated
+    async def get(self, aid):
+        engine, who = await self.engine(), self.principal
+        art = engine.artifacts.get(who, aid)
+        fmt = self.get_argument("format", "json")
+        name = art["title"].replace('"', "") or art["id"]
+        if fmt == "json":
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}.json"')
+            return self.finish(json.dumps(art, indent=2))
+        if fmt == "csv":
+            rows = _metric_rows(art)
+            if not rows:
+                raise BadRequest(f"artifact {aid!r} has no table or metrics to export as CSV; use format=json")
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            self.set_header("Content-Type", "text/csv")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}.csv"')
+            return self.finish(out.getvalue())
+        raise BadRequest(f"unknown format {fmt!r}; use json or csv")
+
+
+class OpenAPIHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        from .openapi import build_openapi
+
+        self.reply(build_openapi())
+
+
+def _version(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"version must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def _metric_rows(art: dict) -> list[dict]:
+    rows: list[dict] = []
+    for w in art.get("spec", {}).get("widgets", []):
+        if w.get("type") == "metric":
+            rows.append({"metric": w.get("name") or w.get("label"), "label": w.get("label"), "value": w.get("value"),
+                         "previous": w.get("previous"), "change_pct": w.get("change_pct")})
+    if rows:
+        return rows
+    for w in art.get("spec", {}).get("widgets", []):
+        if w.get("type") == "table":
+            return list(w.get("rows", []))
+    return []
+
+
+class NotFoundHandler(PennyHandler):
+    @authenticated
+    def _unknown(self, *args):
+        raise NotFound(f"no Penny endpoint at {self.request.path}; see {self.base_url}penny/api/openapi.json",
+                       code="unknown_endpoint")
+
+    get = post = patch = put = delete = _unknown
+
+
+def _handlers():
+    from .websocket import ChatSocket
+
+    return [
+        (rf"{API}/health", HealthHandler),
+        (rf"{API}/me", MeHandler),
+        (rf"{API}/conversations", ConversationsHandler),
+        (rf"{API}/conversations/{ID}", ConversationHandler),
+        (rf"{API}/conversations/{ID}/messages", MessagesHandler),
+        (rf"{API}/tools", ToolsHandler),
+        (rf"{API}/tools/{ID}/execute", ToolExecuteHandler),
+        (rf"{API}/dashboards", DashboardsHandler),
+        (rf"{API}/artifacts", ArtifactsHandler),
+        (rf"{API}/artifacts/{ID}", ArtifactHandler),
+        (rf"{API}/artifacts/{ID}/versions", ArtifactVersionsHandler),
+        (rf"{API}/artifacts/{ID}/refresh", ArtifactRefreshHandler),
+        (rf"{API}/artifacts/{ID}/download", ArtifactDownloadHandler),
+        (rf"{API}/openapi.json", OpenAPIHandler),
+        (rf"{API}/.*", NotFoundHandler),
+        (r"/penny/ws", ChatSocket),
+    ]
+
+
+HANDLERS = _handlers()

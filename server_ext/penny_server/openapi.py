@@ -1,0 +1,61 @@
+"""The REST contract as OpenAPI 3.1, generated from the same pydantic models the handlers use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from penny_jupyter import protocol
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _op(summary: str, body: str | None = None, ok: int = 200, params: tuple[str, ...] = ()) -> dict:
+    op: dict = {"summary": summary, "responses": {
+        str(ok): {"description": "OK"},
+        "400": {"description": "bad input", "content": {"application/json": {"schema": _ERROR}}},
+        "403": {"description": "not authenticated", "content": {"application/json": {"schema": _ERROR}}},
+        "404": {"description": "unknown, or another tenant's", "content": {"application/json": {"schema": _ERROR}}},
+    }}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{body}"}}}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+    return op
+
+
+@lru_cache(maxsize=1)
+def build_openapi() -> dict:
+    models = {m.__name__: m for m in (protocol.ConversationCreate, protocol.ConversationPatch, protocol.MessageCreate,
+                                      protocol.ToolExecuteBody, protocol.ConversationOut, protocol.MessageOut,
+                                      protocol.ArtifactOut)}
+    schemas = {name: m.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+               for name, m in models.items()}
+    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    cid, aid = ("id",), ("id",)
+    paths = {
+        "/penny/api/health": {"get": _op("Which model answers, and whether the engine is up")},
+        "/penny/api/me": {"get": _op("The caller's user, tenant and roles")},
+        "/penny/api/conversations": {"get": _op("The caller's conversations"),
+                                     "post": _op("Start a conversation", "ConversationCreate", 201)},
+        "/penny/api/conversations/{id}": {"get": _op("One conversation", params=cid),
+                                          "patch": _op("Rename", "ConversationPatch", params=cid),
+                                          "delete": _op("Delete with its messages", ok=204, params=cid)},
+        "/penny/api/conversations/{id}/messages": {
+            "get": _op("Messages in order", params=cid),
+            "post": _op("Send a message; answers with the turn's events", "MessageCreate", 201, cid)},
+        "/penny/api/tools": {"get": _op("Tools with their parameter schemas")},
+        "/penny/api/tools/{name}/execute": {"post": _op("Run a tool", "ToolExecuteBody", params=("name",))},
+        "/penny/api/dashboards": {"get": _op("Dashboard templates")},
+        "/penny/api/artifacts": {"get": _op("Artifacts of the tenant, optionally of one conversation")},
+        "/penny/api/artifacts/{id}": {"get": _op("An artifact (latest version, or ?version=N)", params=aid)},
+        "/penny/api/artifacts/{id}/versions": {"get": _op("Its versions", params=aid)},
+        "/penny/api/artifacts/{id}/refresh": {"post": _op("Re-run its source tool as a new version", ok=201,
+                                                          params=aid)},
+        "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv", params=aid)},
+        "/penny/api/openapi.json": {"get": _op("This document")},
+    }
+    return {"openapi": "3.1.0", "info": {"title": "Penny", "version": __import__("penny_jupyter").__version__},
+            "paths": paths, "components": {"schemas": schemas}}

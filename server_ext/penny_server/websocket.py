@@ -1,0 +1,110 @@
+"""The chat socket: one JSON frame in, a stream of JSON events out.
+
+Identity comes from jupyter-server (token or cookie, origin checked) through `self.current_user`,
+never from a frame or the query string. A bad frame gets an `error` event and the socket stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from penny_jupyter import protocol
+from penny_jupyter.errors import PennyError, TooLarge
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .auth import principal_for
+
+log = logging.getLogger("penny.ws")
+
+
+class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    # Open sockets, so a `typing` frame reaches the same person's other tabs.
+    _open: set["ChatSocket"] = set()
+
+    @ws_authenticated
+    async def get(self, *args, **kwargs):
+        self.principal = principal_for(self, self.settings["penny_config"])
+        self.engine = await self.settings["penny"].get()
+        await super().get(*args, **kwargs)
+
+    def open(self, *args, **kwargs):
+        self._tasks: set[asyncio.Task] = set()
+        ChatSocket._open.add(self)
+        self.send(protocol.ReadyEvent(user=self.principal.user, tenant=self.principal.tenant,
+                                      model=self.engine.chat.model_name).dump())
+
+    def on_close(self):
+        # Running turns go on and are stored: the client catches up with `resume` when it is back.
+        ChatSocket._open.discard(self)
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        try:
+            self.write_message(json.dumps(event))
+        except WebSocketClosedError:
+            pass
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        self.send(event)
+
+    def send_failure(self, err: PennyError, conversation_id: str | None = None) -> None:
+        self.send(protocol.ErrorEvent(code=err.code, message=err.message, conversation_id=conversation_id,
+                                      retry_after=err.retry_after).dump())
+
+    def on_message(self, raw):
+        limit = self.settings["penny_config"].max_frame_bytes
+        if len(raw) > limit:
+            return self.send_failure(TooLarge(f"frame of {len(raw)} bytes is over the {limit} byte limit; "
+                                            "send a shorter message"))
+        try:
+            frame = protocol.parse_client_frame(raw)
+        except PennyError as e:
+            return self.send_failure(e)
+        if isinstance(frame, (protocol.MessageFrame, protocol.ToolExecuteFrame)):
+            task = asyncio.ensure_future(self._run(frame))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return None
+        try:
+            self._handle_small(frame)
+        except PennyError as e:
+            self.send_failure(e, getattr(frame, "conversation_id", None))
+        return None
+
+    def _handle_small(self, frame) -> None:
+        who, chat = self.principal, self.engine.chat
+        if isinstance(frame, protocol.PingFrame):
+            self.send({"type": "pong"})
+        elif isinstance(frame, protocol.ResumeFrame):
+            for event in chat.resume(who, frame.conversation_id, frame.after_seq):
+                self.send(event)
+        elif isinstance(frame, protocol.CancelFrame):
+            chat.cancel(who, frame.conversation_id)
+        elif isinstance(frame, protocol.TypingFrame):
+            self.engine.conversations.get(who, frame.conversation_id)
+            event = protocol.TypingEvent(conversation_id=frame.conversation_id, user=who.user).dump()
+            for sock in list(ChatSocket._open):
+                if sock is not self and getattr(sock, "principal", None) == who:
+                    sock.send(event)
+
+    async def _run(self, frame) -> None:
+        who, chat = self.principal, self.engine.chat
+        cid = frame.conversation_id
+        try:
+            if isinstance(frame, protocol.MessageFrame):
+                await chat.handle_message(who, frame, self.emit)
+            else:
+                await chat.execute_tool(who, frame.tool, frame.params, self.emit, cid)
+        except PennyError as e:
+            self.send_failure(e, cid)
+        except Exception:
+            log.exception("chat frame failed")
+            self.send({"type": "error", "code": "internal", "conversationId": cid,
+                       "message": "Penny hit an unexpected error; it was logged on the server"})

@@ -1,0 +1,159 @@
+"""The chat socket: the seed's two frames verbatim, event order, resume, and every bad frame."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+SEED_MESSAGE = {"type": "message", "content": "Show me company KPIs for this month", "conversationId": "conv_123"}
+SEED_TOOL = {"type": "tool_execute", "tool": "get_company_kpis", "params": {"period": "MTD", "unit": "company"}}
+
+
+async def test_ready_names_the_owner_and_tenant(open_socket):
+    ws = await open_socket()
+    assert ws.ready == {"type": "ready", "user": "owner", "tenant": "demo", "model": "builtin"}
+
+
+async def test_seed_message_streams_an_answer_quoting_kpis_then_a_dashboard(open_socket, api):
+    ws = await open_socket()
+    await ws.send(SEED_MESSAGE)
+    events = await ws.until("assistant.done")
+    kinds = [e["type"] for e in events]
+
+    assert kinds[0] == "message.created" and events[0]["message"]["role"] == "user"
+    # tool.started, tool.finished, artifact, assistant.done, in that order
+    order = [kinds.index(k) for k in ("tool.started", "tool.finished", "artifact", "assistant.done")]
+    assert order == sorted(order)
+    deltas = [e for e in events if e["type"] == "assistant.delta"]
+    assert len(deltas) >= 3 and kinds.index("assistant.delta") < kinds.index("assistant.done")
+    assert all(e["conversationId"] == "conv_123" for e in events if "conversationId" in e)
+    seqs = [e["seq"] for e in events if "seq" in e]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "seq must strictly increase"
+
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["ok"] is True and finished["tool"] == "get_company_kpis" and finished["durationMs"] > 0
+    artifact = next(e for e in events if e["type"] == "artifact")["artifact"]
+    assert artifact["type"] == "dashboard" and artifact["id"] == finished["artifactId"]
+    metric_widgets = [w for w in artifact["spec"]["widgets"] if w["type"] == "metric"]
+    assert len(metric_widgets) >= 10
+
+    text = "".join(e["text"] for e in deltas)
+    # The answer quotes the actual numbers of the dashboard it returns.
+    revenue = next(w for w in metric_widgets if w["name"] == "revenue")
+    assert "Revenue" in text and revenue["formatted"] in text
+
+    # The artifact is persisted and fetchable by id; the conversation holds both messages.
+    _, fetched = await api("GET", "artifacts", artifact["id"])
+    assert fetched["spec"] == artifact["spec"]
+    _, msgs = await api("GET", "conversations", "conv_123", "messages")
+    assert [m["role"] for m in msgs["messages"]] == ["user", "assistant"]
+
+
+async def test_seed_tool_execute_frame(open_socket):
+    ws = await open_socket()
+    await ws.send(SEED_TOOL)
+    events = await ws.until("artifact")
+    assert [e["type"] for e in events] == ["tool.started", "tool.finished", "artifact"]
+    assert events[0]["params"] == {"period": "MTD", "unit": "company"}
+    assert events[1]["ok"] and events[2]["artifact"]["source"] == {"tool": "get_company_kpis",
+                                                                   "params": {"period": "MTD", "unit": "company"}}
+
+
+async def test_dashboard_by_topic(open_socket):
+    ws = await open_socket()
+    await ws.send({"type": "message", "content": "open the sales funnel dashboard"})
+    events = await ws.until("assistant.done")
+    art = next(e for e in events if e["type"] == "artifact")["artifact"]
+    assert art["source"]["params"]["slug"] == "sales-funnel"
+
+
+async def test_unroutable_request_gets_help_not_an_error(open_socket):
+    ws = await open_socket()
+    await ws.send({"type": "message", "content": "what's the weather in Lisbon?"})
+    events = await ws.until("assistant.done")
+    assert not [e for e in events if e["type"] in ("error", "tool.started")]
+    text = "".join(e["text"] for e in events if e["type"] == "assistant.delta")
+    assert "KPIs" in text and "dashboard" in text.lower()
+
+
+async def test_resume_replays_exactly_what_was_missed(open_socket):
+    ws = await open_socket()
+    await ws.send({**SEED_MESSAGE, "conversationId": "conv_resume"})
+    events = await ws.until("assistant.done")
+    ws.close()
+    cut = events[2]["seq"]
+    ws2 = await open_socket()
+    await ws2.send({"type": "resume", "conversationId": "conv_resume", "afterSeq": cut})
+    replay = [await ws2.next() for _ in range(len([e for e in events if e.get("seq", 0) > cut]))]
+    assert [e["seq"] for e in replay] == [e["seq"] for e in events if e.get("seq", 0) > cut]
+    assert [e["type"] for e in replay] == [e["type"] for e in events if e.get("seq", 0) > cut]
+    await ws2.send({"type": "ping"})
+    assert (await ws2.next())["type"] == "pong", "nothing beyond the missed events is replayed"
+
+
+async def test_same_client_message_id_is_stored_once(open_socket, api):
+    ws = await open_socket()
+    frame = {**SEED_MESSAGE, "conversationId": "conv_dup", "clientMessageId": "c-1"}
+    await ws.send(frame)
+    await ws.until("assistant.done")
+    await ws.send(frame)
+    err = await ws.until("error")
+    assert err[-1]["code"] == "duplicate_message"
+    _, msgs = await api("GET", "conversations", "conv_dup", "messages")
+    assert [m["role"] for m in msgs["messages"]] == ["user", "assistant"]
+
+
+BAD_FRAMES = [
+    ("{not json", "malformed_frame", "JSON"),
+    ("[1, 2]", "malformed_frame", "object"),
+    (json.dumps({"type": "shout", "content": "hi"}), "unknown_frame", "shout"),
+    (json.dumps({"content": "no type"}), "unknown_frame", "type"),
+    (json.dumps({"type": "message"}), "invalid_frame", "content"),
+    (json.dumps({"type": "message", "content": 42}), "invalid_frame", "content"),
+    (json.dumps({"type": "message", "content": "hi", "conversationId": "../../etc"}), "invalid_frame",
+     "conversationId"),
+    (json.dumps({"type": "resume", "conversationId": "c", "afterSeq": -1}), "invalid_frame", "afterSeq"),
+    (json.dumps({"type": "tool_execute", "tool": "rm_rf", "params": {}}), "unknown_tool", "rm_rf"),
+    (json.dumps({"type": "tool_execute", "tool": "get_company_kpis", "params": {"period": "XTD"}}),
+     "invalid_params", "period"),
+    (json.dumps({"type": "tool_execute", "tool": "get_company_kpis", "params": {"period": ["MTD"]}}),
+     "invalid_params", "period"),
+    (json.dumps({"type": "tool_execute", "tool": "load_dashboard", "params": {"slug": "payroll"}}),
+     "invalid_params", "slug"),
+    (json.dumps({"type": "tool_execute", "tool": "get_company_kpis", "params": "MTD"}), "invalid_frame", "params"),
+    (json.dumps({"type": "resume", "conversationId": "conv_unknown", "afterSeq": 0}), "not_found", "conv_unknown"),
+    (json.dumps({"type": "cancel", "conversationId": "conv_unknown"}), "not_found", "conv_unknown"),
+    (json.dumps({"type": "typing", "conversationId": "conv_unknown"}), "not_found", "conv_unknown"),
+]
+
+
+@pytest.mark.parametrize("raw,code,needle", BAD_FRAMES, ids=[b[1] + ":" + b[0][:30] for b in BAD_FRAMES])
+async def test_bad_frames_get_an_error_and_the_socket_stays_open(open_socket, api, raw, code, needle):
+    ws = await open_socket()
+    await ws.send(raw)
+    err = await ws.next()
+    assert err["type"] == "error" and err["code"] == code, err
+    assert needle in err["message"]
+    assert "Traceback" not in err["message"]
+    await ws.send({"type": "ping"})
+    assert (await ws.next())["type"] == "pong"
+    _, convs = await api("GET", "conversations")
+    assert convs["conversations"] == [], "a refused frame leaves nothing half-written"
+
+
+async def test_frame_over_one_mebibyte_is_refused(open_socket):
+    ws = await open_socket()
+    await ws.send(json.dumps({"type": "message", "content": "x" * (1 << 20)}))
+    err = await ws.next()
+    assert err["type"] == "error" and err["code"] == "too_large"
+    await ws.send({"type": "ping"})
+    assert (await ws.next())["type"] == "pong"
+
+
+async def test_unauthenticated_socket_is_refused(jp_ws_fetch):
+    from tornado.httpclient import HTTPClientError
+
+    with pytest.raises(HTTPClientError) as e:
+        await jp_ws_fetch("penny", "ws", headers={"Authorization": ""})
+    assert e.value.code == 403
