@@ -2,6 +2,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { pennyIcon } from './icon';
+import { renderRichText } from './richtext';
 import {
   IArtifact,
   IAssistantDeltaEvent,
@@ -22,6 +23,8 @@ interface ITurn {
   node: HTMLElement;
   tools: HTMLElement;
   text: HTMLElement;
+  /** The assistant's text so far, as sent (deltas concatenated). */
+  raw: string;
   artifacts: HTMLElement;
   messageId: string | null;
   done: boolean;
@@ -350,8 +353,9 @@ export class PennyPanel extends Widget {
     }
     if (message.role === 'assistant') {
       const turn = this._turnFor(message.id);
-      if (message.content && !turn.text.textContent) {
-        turn.text.textContent = message.content;
+      if (message.content && !turn.raw) {
+        turn.raw = message.content;
+        renderRichText(turn.text, turn.raw);
       }
     }
   }
@@ -359,7 +363,8 @@ export class PennyPanel extends Widget {
   private _onDelta(event: IAssistantDeltaEvent): void {
     const turn = this._turnFor(event.messageId);
     if (typeof event.text === 'string' && event.text) {
-      turn.text.append(document.createTextNode(event.text));
+      turn.raw += event.text;
+      renderRichText(turn.text, turn.raw);
       this._scrollToBottom();
     }
   }
@@ -454,7 +459,15 @@ export class PennyPanel extends Widget {
     const text = el('div', 'penny-text');
     const artifacts = el('div', 'penny-artifacts');
     node.replaceChildren(el('div', 'penny-role', 'Penny'), tools, text, artifacts);
-    const turn: ITurn = { node, tools, text, artifacts, messageId, done: false };
+    const turn: ITurn = {
+      node,
+      tools,
+      text,
+      raw: '',
+      artifacts,
+      messageId,
+      done: false
+    };
     if (messageId) {
       node.dataset.messageId = messageId;
       this._turns.set(messageId, turn);

@@ -173,7 +173,7 @@ def _intro(tool: str, params: dict[str, Any]) -> str:
     if tool == "get_company_kpis":
         unit = params.get("unit", "company")
         who = "the company" if unit == "company" else unit
-        return f"Here are the KPIs for {who} {period} ({params.get('period')}, compared with the same days of the previous period)."
+        return f"Checking the KPIs for {who} {period}…"
     if tool == "load_dashboard":
         name = params["slug"].replace("-", " ")
         return f"Opening the **{name}** dashboard{(' for ' + period) if period else ''}."

@@ -10,12 +10,18 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from penny_jupyter import protocol
 from penny_jupyter.errors import BadRequest, NotFound, PennyError, Unauthorized
-from pydantic import BaseModel, ValidationError
 from tornado import web
 
 from .auth import principal_for
+
+
+def _protocol():
+    """pydantic loads on the first request, not at server start."""
+    from penny_jupyter import protocol
+
+    return protocol
+
 
 API = r"/penny/api"
 ID = r"([A-Za-z0-9_.:-]{1,128})"
@@ -29,7 +35,9 @@ class PennyHandler(ExtensionHandlerMixin, APIHandler):
     async def engine(self):
         return await self.settings["penny"].get()
 
-    def body(self, model: type[BaseModel]) -> Any:
+    def body(self, model) -> Any:
+        from pydantic import ValidationError
+
         try:
             raw = json.loads(self.request.body or b"{}")
         except ValueError:
@@ -37,7 +45,7 @@ class PennyHandler(ExtensionHandlerMixin, APIHandler):
         try:
             return model.model_validate(raw)
         except ValidationError as e:
-            raise BadRequest(f"invalid request body: {protocol.describe_validation_error(e)}") from None
+            raise BadRequest(f"invalid request body: {_protocol().describe_validation_error(e)}") from None
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -100,7 +108,7 @@ class ConversationsHandler(PennyHandler):
     @authenticated
     async def post(self):
         engine, who = await self.engine(), self.principal
-        body = self.body(protocol.ConversationCreate)
+        body = self.body(_protocol().ConversationCreate)
         conv = engine.conversations.create(who, body.title, body.id)
         self.reply(conv.to_wire(), 201)
 
@@ -114,7 +122,7 @@ class ConversationHandler(PennyHandler):
     @authenticated
     async def patch(self, cid):
         engine, who = await self.engine(), self.principal
-        body = self.body(protocol.ConversationPatch)
+        body = self.body(_protocol().ConversationPatch)
         self.reply(engine.conversations.rename(who, cid, body.title).to_wire())
 
     @authenticated
@@ -135,14 +143,14 @@ class MessagesHandler(PennyHandler):
     async def post(self, cid):
         """Runs a whole turn and answers with every event it produced (the socket streams the same)."""
         engine, who = await self.engine(), self.principal
-        body = self.body(protocol.MessageCreate)
+        body = self.body(_protocol().MessageCreate)
         engine.conversations.get(who, cid)
         events: list[dict] = []
 
         async def collect(event):
             events.append(event)
 
-        frame = protocol.MessageFrame(type="message", content=body.content, conversation_id=cid,
+        frame = _protocol().MessageFrame(type="message", content=body.content, conversation_id=cid,
                                       client_message_id=body.client_message_id)
         await engine.chat.handle_message(who, frame, collect)
         self.reply({"events": events}, 201)
@@ -159,7 +167,7 @@ class ToolExecuteHandler(PennyHandler):
     @authenticated
     async def post(self, name):
         engine, who = await self.engine(), self.principal
-        body = self.body(protocol.ToolExecuteBody)
+        body = self.body(_protocol().ToolExecuteBody)
         events: list[dict] = []
 
         async def collect(event):

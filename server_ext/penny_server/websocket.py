@@ -14,13 +14,19 @@ from typing import Any
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from penny_jupyter import protocol
 from penny_jupyter.errors import PennyError, TooLarge
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .auth import principal_for
 
 log = logging.getLogger("penny.ws")
+
+
+def _protocol():
+    """pydantic loads on the first frame, not at server start."""
+    from penny_jupyter import protocol
+
+    return protocol
 
 
 class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -34,9 +40,12 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         await super().get(*args, **kwargs)
 
     def open(self, *args, **kwargs):
+        # Deltas are many small writes: without TCP_NODELAY, Nagle holds each one back until the client's
+        # delayed ACK (~40 ms) arrives.
+        self.set_nodelay(True)
         self._tasks: set[asyncio.Task] = set()
         ChatSocket._open.add(self)
-        self.send(protocol.ReadyEvent(user=self.principal.user, tenant=self.principal.tenant,
+        self.send(_protocol().ReadyEvent(user=self.principal.user, tenant=self.principal.tenant,
                                       model=self.engine.chat.model_name).dump())
 
     def on_close(self):
@@ -55,7 +64,7 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.send(event)
 
     def send_failure(self, err: PennyError, conversation_id: str | None = None) -> None:
-        self.send(protocol.ErrorEvent(code=err.code, message=err.message, conversation_id=conversation_id,
+        self.send(_protocol().ErrorEvent(code=err.code, message=err.message, conversation_id=conversation_id,
                                       retry_after=err.retry_after).dump())
 
     def on_message(self, raw):
@@ -63,11 +72,12 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if len(raw) > limit:
             return self.send_failure(TooLarge(f"frame of {len(raw)} bytes is over the {limit} byte limit; "
                                             "send a shorter message"))
+        proto = _protocol()
         try:
-            frame = protocol.parse_client_frame(raw)
+            frame = proto.parse_client_frame(raw)
         except PennyError as e:
             return self.send_failure(e)
-        if isinstance(frame, (protocol.MessageFrame, protocol.ToolExecuteFrame)):
+        if isinstance(frame, (proto.MessageFrame, proto.ToolExecuteFrame)):
             task = asyncio.ensure_future(self._run(frame))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -79,17 +89,17 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         return None
 
     def _handle_small(self, frame) -> None:
-        who, chat = self.principal, self.engine.chat
-        if isinstance(frame, protocol.PingFrame):
+        who, chat, proto = self.principal, self.engine.chat, _protocol()
+        if isinstance(frame, proto.PingFrame):
             self.send({"type": "pong"})
-        elif isinstance(frame, protocol.ResumeFrame):
+        elif isinstance(frame, proto.ResumeFrame):
             for event in chat.resume(who, frame.conversation_id, frame.after_seq):
                 self.send(event)
-        elif isinstance(frame, protocol.CancelFrame):
+        elif isinstance(frame, proto.CancelFrame):
             chat.cancel(who, frame.conversation_id)
-        elif isinstance(frame, protocol.TypingFrame):
+        elif isinstance(frame, proto.TypingFrame):
             self.engine.conversations.get(who, frame.conversation_id)
-            event = protocol.TypingEvent(conversation_id=frame.conversation_id, user=who.user).dump()
+            event = proto.TypingEvent(conversation_id=frame.conversation_id, user=who.user).dump()
             for sock in list(ChatSocket._open):
                 if sock is not self and getattr(sock, "principal", None) == who:
                     sock.send(event)
@@ -98,7 +108,7 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         who, chat = self.principal, self.engine.chat
         cid = frame.conversation_id
         try:
-            if isinstance(frame, protocol.MessageFrame):
+            if isinstance(frame, _protocol().MessageFrame):
                 await chat.handle_message(who, frame, self.emit)
             else:
                 await chat.execute_tool(who, frame.tool, frame.params, self.emit, cid)

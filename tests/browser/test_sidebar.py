@@ -105,7 +105,7 @@ class FakePenny:
               "durationMs": 12, "artifactId": "art_1"})
         send({"type": "artifact", "artifact": {"id": "art_1", "type": "dashboard", "title": "Company KPIs · Nov 2026",
                                                "version": 1}})
-        for text in ["Here are this month's KPIs:\n", "• Revenue: $1.24M (+4.1%)\n", "• Gross margin: 61.8%\n",
+        for text in ["Here are this month's KPIs:\n", "• Revenue: $1.24M (+4.1%)\n", "- **Mar", "gin**: 61.8%\n",
                      "<b>not markup</b>"]:
             send({"type": "assistant.delta", "messageId": "m_asst", "text": text})
         send({"type": "tool.started", "callId": "call_2", "tool": "run_sql", "params": {}})
@@ -145,8 +145,12 @@ def test_sidebar_renders_stream(page: Page, lab_server, screenshots_dir):
     expect(page.locator(".penny-message-user")).to_contain_text(PROMPT)
     text = answer.locator(".penny-text")
     expect(text).to_have_text(
-        "Here are this month's KPIs:\n• Revenue: $1.24M (+4.1%)\n• Gross margin: 61.8%\n<b>not markup</b>")
+        "Here are this month's KPIs:\n• Revenue: $1.24M (+4.1%)\n• Margin: 61.8%\n<b>not markup</b>",
+        use_inner_text=True)
     assert text.locator("b").count() == 0, "server text must never be parsed as HTML"
+    # The Markdown subset Penny writes is rendered as DOM nodes, never as HTML.
+    expect(text.locator("strong")).to_have_text(["Margin"])
+    expect(text.locator(".penny-bullet")).to_have_count(1)
     tools = page.locator(".penny-tool")
     expect(tools).to_have_text(["get_company_kpis · ok · 12 ms", "run_sql · error · 1.5 s · query took too long"])
     card = page.locator(".penny-artifact")
