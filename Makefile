@@ -30,7 +30,7 @@ penny_jupyter/labextension/package.json: $(JS_SRC) labextension/yarn.lock | $(VE
 
 $(VENV)/.stamp-install: pyproject.toml penny_jupyter/labextension/package.json | $(PY)
 	$(PIP) install --quiet -e ".[lab]"
-	$(VENV)/bin/jupyter labextension develop --overwrite . > /dev/null
+	$(VENV)/bin/jupyter-builder develop --overwrite . > /dev/null
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install

@@ -3,6 +3,7 @@ text/html; mistakes print one line, never a traceback."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import nbformat
@@ -78,3 +79,17 @@ def test_mistakes_print_one_line_not_a_traceback(cells):
 def test_help_and_python_objects(cells):
     assert "%penny kpis" in "".join(o.get("text", "") for o in cells[7].outputs)
     assert bundle(cells[8])["text/plain"].endswith("True)")
+
+
+def test_the_demo_notebook_runs_and_shows_the_numbers(tmp_path, penny_data_dir, monkeypatch):
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "notebooks" / "company-kpis.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("PENNY_DATA_DIR", str(penny_data_dir))
+    monkeypatch.setenv("PENNY_AS_OF", AS_OF)
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    kpis_html = bundle(nb.cells[2])["text/html"]
+    metrics = ast.literal_eval(bundle(nb.cells[4])["text/plain"])
+    assert metrics["revenue"] > 0 and len(metrics) >= 10
+    assert "Revenue" in kpis_html and "Sales funnel" in bundle(nb.cells[5])["text/plain"]
