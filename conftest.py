@@ -47,3 +47,9 @@ def jp_server_config(penny_config_values):
         "ServerApp": {"jpserver_extensions": {"penny_server": True}},
         "PennyConfig": penny_config_values,
     }
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running on this thread until the
+    session ends, and pytest-jupyter's async tests need to run their own."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path).replace("\\", "/"))

@@ -139,7 +139,8 @@ class _Turn:
             for chunk in _chunks("\n\n" + outcome.result.text):
                 await self.delta(chunk)
             if outcome.artifacts:
-                await self.delta("\n\nThe dashboard is attached below; insert it into a notebook to keep it live.")
+                await self.delta(f"\n\nThe dashboard is attached below; `%penny show {outcome.artifacts[0]['id']}` "
+                                 "puts it in a notebook cell.")
         else:
             await self.delta(f"\n\n{call.tool.name} failed: {outcome.error.message if outcome.error else 'unknown error'}")
         await self.finish("complete")
