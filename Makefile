@@ -19,7 +19,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# jlpm comes from jupyter-builder; the labextension is built before the editable install picks it up.
+# jlpm comes from jupyter-builder. The labextension is built here, once, when its sources change; the
+# editable installs below skip hatch-jupyter-builder's hook, which would rebuild it on every install.
 $(VENV)/.stamp-js-tools: | $(PY)
 	$(PIP) install --quiet "jupyter-builder>=1.2.0,<2"
 	touch $@
@@ -29,12 +30,12 @@ penny_jupyter/labextension/package.json: $(JS_SRC) labextension/yarn.lock | $(VE
 	touch $@
 
 $(VENV)/.stamp-install: pyproject.toml penny_jupyter/labextension/package.json | $(PY)
-	$(PIP) install --quiet -e ".[lab]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[lab]"
 	$(VENV)/bin/jupyter-builder develop --overwrite . > /dev/null
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install
-	$(PIP) install --quiet -e ".[test]"
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[test]"
 	touch $@
 
 # Debian packages the tests need: a real browser for the UI tests, bubblewrap for the sandbox.
@@ -50,7 +51,8 @@ $(DATA_DIR)/warehouses/demo.duckdb: | $(VENV)/.stamp-install
 demo-data: $(DATA_DIR)/warehouses/demo.duckdb
 
 lab: install demo-data
-	PENNY_DATA_DIR=$(DATA_DIR) $(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=notebooks
+	PENNY_DATA_DIR=$(DATA_DIR) $(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: system-packages $(VENV)/.stamp-test
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -88,6 +88,9 @@ class ToolExecutor:
                                             timeout=self.config.tool_timeout)
             stored = [self.artifacts.save(who, d, conversation_id) for d in result.artifacts] if persist else []
             return Outcome(call, True, _ms(started), result=result, artifacts=stored)
+        except asyncio.CancelledError:
+            cancelled = True  # the tool's thread sees ctx.cancelled() and can stop early
+            raise
         except asyncio.TimeoutError:
             cancelled = True
             err = ToolTimeout(f"{call.tool.name} took longer than {self.config.tool_timeout:g} s and was stopped; "

@@ -1,0 +1,106 @@
+"""The turn loop without a transport: cancel mid-tool keeps what streamed, a failing tool is reported."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pydantic import BaseModel
+
+from penny_jupyter.chat.conversations import ConversationService
+from penny_jupyter.chat.turn import ChatService
+from penny_jupyter.models.builtin import Route
+from penny_jupyter.protocol import MessageFrame
+from penny_jupyter.settings import PennyConfig
+from penny_jupyter.storage import Database
+from penny_jupyter.tenancy import Principal
+from penny_jupyter.tools.executor import ToolExecutor
+from penny_jupyter.tools.registry import Tool, ToolRegistry, ToolResult
+
+WHO = Principal("owner", "demo")
+
+
+class NoParams(BaseModel):
+    pass
+
+
+def slow(ctx, params):
+    for _ in range(200):
+        if ctx.cancelled():
+            break
+        time.sleep(0.01)
+    return ToolResult(text="slow result")
+
+
+def broken(ctx, params):
+    raise RuntimeError("secret internal detail")
+
+
+class FixedRouter:
+    name = "test"
+
+    def __init__(self, tool):
+        self.tool = tool
+
+    def route(self, text):
+        return Route(self.tool, {}, 1.0)
+
+
+def make_chat(tmp_path, tool: str, timeout: float = 30) -> ChatService:
+    db = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
+    reg = ToolRegistry()
+    reg.register(Tool("slow", "sleeps", NoParams, slow))
+    reg.register(Tool("broken", "raises", NoParams, broken))
+    config = PennyConfig(data_dir=str(tmp_path), tool_timeout=timeout)
+    executor = ToolExecutor(reg, warehouses=None, artifacts=None, config=config)
+    return ChatService(ConversationService(db), executor, FixedRouter(tool))
+
+
+def run_turn(chat, frame, during=None):
+    events = []
+
+    async def emit(e):
+        events.append(e)
+
+    async def main():
+        task = asyncio.ensure_future(chat.handle_message(WHO, frame, emit))
+        if during:
+            await during(events)
+        await task
+
+    asyncio.run(main())
+    return events
+
+
+def test_cancel_mid_tool_stores_the_turn_as_cancelled_with_what_streamed(tmp_path):
+    chat = make_chat(tmp_path, "slow")
+
+    async def cancel_when_tool_runs(events):
+        while not any(e["type"] == "tool.started" for e in events):
+            await asyncio.sleep(0.005)
+        assert chat.cancel(WHO, "conv_c") is True
+
+    events = run_turn(chat, MessageFrame(type="message", content="go", conversation_id="conv_c"),
+                      cancel_when_tool_runs)
+    assert events[-1]["type"] == "assistant.done" and events[-1]["status"] == "cancelled"
+    msgs = chat.conversations.messages(WHO, "conv_c")
+    assert [(m.role, m.status) for m in msgs] == [("user", "complete"), ("assistant", "cancelled")]
+    assert msgs[1].content == "Running slow."
+
+
+def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path):
+    chat = make_chat(tmp_path, "broken")
+    events = run_turn(chat, MessageFrame(type="message", content="go", conversation_id="conv_b"))
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["ok"] is False and finished["error"]["code"] == "tool_failed"
+    text = "".join(e["text"] for e in events if e["type"] == "assistant.delta")
+    assert "failed" in text and "secret internal detail" not in text
+    assert events[-1]["type"] == "assistant.done"
+
+
+def test_a_tool_over_its_timeout_is_stopped_with_a_sentence(tmp_path):
+    chat = make_chat(tmp_path, "slow", timeout=0.2)
+    events = run_turn(chat, MessageFrame(type="message", content="go", conversation_id="conv_t"))
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["ok"] is False and finished["error"]["code"] == "timeout"
+    assert "0.2 s" in finished["error"]["message"]
