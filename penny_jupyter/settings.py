@@ -39,6 +39,9 @@ class PennyConfig(Configurable):
     ).tag(config=True)
 
     demo_scale = Float(1.0, help="Size of the generated demo warehouse (1.0 is ~1M fact rows).").tag(config=True)
+    refresh_demo_data = Bool(
+        True, help="Regenerate a generated demo warehouse whose data ends before today. Your own files are never touched."
+    ).tag(config=True)
     as_of = Unicode("", help="ISO date treated as 'today' (empty: the real date). For demos and tests.").tag(config=True)
 
     model = Unicode("auto", help='"auto", "builtin" or "ollama:<model>".').tag(config=True)

@@ -77,3 +77,22 @@ def test_ensure_generates_once(tmp_path, monkeypatch):
         assert w.cursor("newco").execute("SELECT current_setting('threads')").fetchone()[0] == cfg.kpi_query_threads
     finally:
         w.close()
+
+
+def test_a_stale_demo_is_regenerated_but_your_own_file_is_never_touched(tmp_path):
+    import datetime as dt
+
+    old = dt.date(2026, 10, 1)
+    cfg = PennyConfig(data_dir=str(tmp_path), demo_scale=0.02, as_of="2026-11-18")
+    wh = Warehouses(cfg)
+    generator.generate(wh.path("demo"), "demo", scale=0.02, end_date=old)
+    mine = wh.path("mine")
+    with duckdb.connect(str(mine)) as c:
+        c.execute("CREATE TABLE invoices AS SELECT DATE '2026-01-01' AS issue_date, 10.0 AS amount")
+    before = mine.stat().st_mtime_ns
+
+    cur = wh.cursor("demo")
+    assert cur.execute("SELECT max(end_date) FROM warehouse_info").fetchone()[0] == dt.date(2026, 11, 18)
+    assert wh.cursor("mine").execute("SELECT count(*) FROM invoices").fetchone()[0] == 1
+    assert mine.stat().st_mtime_ns == before
+    wh.close()

@@ -27,6 +27,7 @@ class Warehouses:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._conns: dict[str, "duckdb.DuckDBPyConnection"] = {}
+        self._checked: set[str] = set()
 
     def path(self, tenant: str) -> Path:
         check_tenant_name(tenant)
@@ -37,15 +38,22 @@ class Warehouses:
             return self._locks.setdefault(tenant, threading.Lock())
 
     def ensure(self, tenant: str) -> Path:
-        """Generate the tenant's demo warehouse the first time it is needed."""
+        """Generate the tenant's demo warehouse the first time it is needed, and again when a generated
+        demo has fallen behind today (its "this month" would be empty). A file we did not generate
+        (no `warehouse_info` table) is never touched."""
         p = self.path(tenant)
-        if p.exists():
+        if p.exists() and tenant in self._checked:
             return p
         with self._lock(tenant):
-            if not p.exists():  # another thread may have built it while we waited
+            if tenant in self._checked and p.exists():  # another thread finished while we waited
+                return p
+            today = self.config.today()
+            end = _demo_end_date(p) if p.exists() and self.config.refresh_demo_data else None
+            if not p.exists() or (end is not None and end < today):
                 from .generator import generate
 
-                generate(p, tenant, scale=self.config.demo_scale, end_date=self.config.today())
+                generate(p, tenant, scale=self.config.demo_scale, end_date=today)
+            self._checked.add(tenant)
         return p
 
     def connection(self, tenant: str) -> "duckdb.DuckDBPyConnection":
@@ -72,6 +80,17 @@ class Warehouses:
                 c.close()
             except Exception:  # closing is best effort at shutdown
                 pass
+
+
+def _demo_end_date(path: Path):
+    """The last day of a generated demo warehouse, or None for a file that is not one."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        try:
+            return conn.execute("SELECT max(end_date) FROM warehouse_info").fetchone()[0]
+        except duckdb.Error:
+            return None
 
 
 def _open_locked(path: Path, *, threads: int) -> "duckdb.DuckDBPyConnection":
