@@ -45,8 +45,8 @@ def main() -> None:
             rss[penny].append(r)
     dt = statistics.median(times[True]) - statistics.median(times[False])
     dr = statistics.median(rss[True]) - statistics.median(rss[False])
-    report("server_start", f"+{dt:.0f} ms to /api/status ({statistics.median(times[True]):.0f} vs "
-           f"{statistics.median(times[False]):.0f} ms), +{dr:.1f} MiB RSS ({statistics.median(rss[True]):.0f} vs "
+    report("server_start", f"{dt:+.0f} ms to /api/status ({statistics.median(times[True]):.0f} vs "
+           f"{statistics.median(times[False]):.0f} ms), {dr:+.1f} MiB RSS ({statistics.median(rss[True]):.0f} vs "
            f"{statistics.median(rss[False]):.0f} MiB) with Penny (target <= +300 ms, <= +40 MiB)", dt <= 300 and dr <= 40)
 
 
