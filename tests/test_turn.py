@@ -7,6 +7,8 @@ import time
 
 from pydantic import BaseModel
 
+from conftest import AS_OF
+
 from penny_jupyter.chat.conversations import ConversationService
 from penny_jupyter.chat.turn import ChatService
 from penny_jupyter.models.builtin import Route
@@ -104,3 +106,26 @@ def test_a_tool_over_its_timeout_is_stopped_with_a_sentence(tmp_path):
     finished = next(e for e in events if e["type"] == "tool.finished")
     assert finished["ok"] is False and finished["error"]["code"] == "timeout"
     assert "0.2 s" in finished["error"]["message"]
+
+
+def test_a_timed_out_query_is_interrupted_not_left_running(tmp_path, penny_data_dir):
+    import threading
+
+    from penny_jupyter.data.warehouse import Warehouses
+
+    finished = threading.Event()
+
+    def runaway(ctx, params):
+        try:
+            ctx.warehouse().execute("SELECT count(*) FROM range(1000000000000) a").fetchall()
+        finally:
+            finished.set()
+        return ToolResult(text="never")
+
+    reg = ToolRegistry()
+    reg.register(Tool("runaway", "a query that never ends", NoParams, runaway))
+    config = PennyConfig(data_dir=str(penny_data_dir), tool_timeout=0.5, as_of=AS_OF)
+    executor = ToolExecutor(reg, Warehouses(config), artifacts=None, config=config)
+    outcome = asyncio.run(executor.run(WHO, executor.prepare("runaway", {})))
+    assert outcome.ok is False and outcome.error.code == "timeout"
+    assert finished.wait(10), "the DuckDB query kept running after the timeout"

@@ -90,9 +90,11 @@ class ToolExecutor:
             return Outcome(call, True, _ms(started), result=result, artifacts=stored)
         except asyncio.CancelledError:
             cancelled = True  # the tool's thread sees ctx.cancelled() and can stop early
+            ctx.interrupt()
             raise
         except asyncio.TimeoutError:
             cancelled = True
+            ctx.interrupt()
             err = ToolTimeout(f"{call.tool.name} took longer than {self.config.tool_timeout:g} s and was stopped; "
                               "try a shorter period or a narrower question")
             return Outcome(call, False, _ms(started), error=err)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel
 
-from ..errors import NotFound
+from ..errors import NotFound, PennyError
 
 if TYPE_CHECKING:
     from ..data.warehouse import Warehouses
@@ -48,10 +48,23 @@ class ToolContext:
     config: "PennyConfig"
     today: dt.date
     cancelled: Callable[[], bool] = lambda: False
+    _cursors: list = field(default_factory=list)
 
     def warehouse(self):
         """A read-only DuckDB cursor on the caller's tenant warehouse (never another's)."""
-        return self.warehouses.cursor(self.principal.tenant)
+        cur = self.warehouses.cursor(self.principal.tenant)
+        self._cursors.append(cur)
+        if self.cancelled():  # stopped while the warehouse was opening: run nothing on it
+            raise PennyError("the call was stopped before its query started", code="cancelled")
+        return cur
+
+    def interrupt(self) -> None:
+        """Stop the queries this call started (the executor calls it on timeout or cancel)."""
+        for cur in self._cursors:
+            try:
+                cur.interrupt()
+            except Exception:  # a cursor already closed has nothing left to stop
+                pass
 
 
 @dataclass(frozen=True)
