@@ -1,30 +1,78 @@
+/**
+ * Penny's JupyterLab plugin: builds the socket, REST client, sidebar, notebook inserter and
+ * `window.PennyJupyter`, and registers the commands. Each part lives in its own module.
+ */
 import {
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { PennyApi } from './api';
+import { IArtifactActions, exportArtifact, openFullscreen } from './cards';
+import { installGlobal } from './global';
 import { pennyIcon } from './icon';
+import { INSERT_COMMAND, NotebookInserter } from './insert';
 import { PennyPanel } from './panel';
 import { PennySocket } from './socket';
 
+const PLUGIN_ID = 'penny-jupyter:plugin';
+
 export namespace CommandIDs {
   export const openChat = 'penny:open-chat';
+  export const insertArtifact = INSERT_COMMAND;
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'penny-jupyter:plugin',
+  id: PLUGIN_ID,
   description: 'Penny: the AI analyst chat sidebar.',
   autoStart: true,
-  optional: [ICommandPalette, ILayoutRestorer],
+  optional: [
+    IRenderMimeRegistry,
+    INotebookTracker,
+    ISettingRegistry,
+    ICommandPalette,
+    ILayoutRestorer
+  ],
   activate: (
     app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry | null,
+    tracker: INotebookTracker | null,
+    settingRegistry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
   ) => {
-    const socket = new PennySocket({ serverSettings: app.serviceManager.serverSettings });
-    const panel = new PennyPanel({ socket });
+    const serverSettings = app.serviceManager.serverSettings;
+    const api = new PennyApi(serverSettings);
+    const socket = new PennySocket({ serverSettings });
+    const inserter = new NotebookInserter(app, tracker);
+    let autoRun = true;
+
+    const actions: IArtifactActions = {
+      rendermime,
+      insert: async artifact => {
+        await app.commands.execute(CommandIDs.insertArtifact, { artifactId: artifact.id });
+      },
+      download: (artifact, format, rendered) =>
+        exportArtifact(api, artifact, format, { rendered, rendermime }),
+      fullscreen: artifact => {
+        openFullscreen(app, artifact, rendermime);
+      }
+    };
+
+    const panel = new PennyPanel({
+      socket,
+      api,
+      rendermime,
+      actions,
+      onInsertCode: code => {
+        void inserter.insertCode(code).catch(err => panel.thread.showError(err.message));
+      }
+    });
     app.shell.add(panel, 'left', { rank: 900 });
     if (restorer) {
       restorer.add(panel, 'penny-chat');
@@ -38,11 +86,42 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(panel.id);
       }
     });
+    app.commands.addCommand(CommandIDs.insertArtifact, {
+      label: 'Penny: Insert Artifact into Notebook',
+      caption: 'Add a `%penny show <id>` cell below the active cell and run it',
+      execute: async args => {
+        const id = String(args['artifactId'] ?? '');
+        await inserter.insertArtifact(id, autoRun);
+      },
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: { artifactId: { type: 'string', description: 'The artifact to show' } },
+          required: ['artifactId']
+        }
+      }
+    });
     if (palette) {
       palette.addItem({ command: CommandIDs.openChat, category: 'Penny' });
     }
 
+    if (settingRegistry) {
+      void settingRegistry
+        .load(PLUGIN_ID)
+        .then(settings => {
+          const apply = (): void => {
+            panel.sendOnEnter = settings.get('sendOnEnter').composite !== false;
+            autoRun = settings.get('runInsertedCells').composite !== false;
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(err => console.warn('Penny: settings not loaded', err));
+    }
+
+    installGlobal(app, api, rendermime, inserter);
     socket.connect();
+    void panel.conversations.load();
     panel.disposed.connect(() => socket.dispose());
   }
 };

@@ -1,10 +1,13 @@
 /**
- * The Penny chat socket wire contract (see DESIGN.md, "Wire contract").
+ * The Penny chat socket wire contract (DESIGN.md, "Wire contract").
  *
  * Only the fields the sidebar reads are typed; servers may send more.
  */
+import type { IArtifact } from './renderer';
 
-/** Client -> server frames. */
+export type { IArtifact };
+
+/** Client -> server frames. The server forbids unknown fields, so send nothing else. */
 export type ClientFrame =
   | {
       type: 'message';
@@ -14,28 +17,31 @@ export type ClientFrame =
     }
   | { type: 'resume'; conversationId: string; afterSeq: number }
   | { type: 'cancel'; conversationId: string }
+  | { type: 'typing'; conversationId: string }
   | { type: 'ping' };
 
 export interface IChatMessage {
   id: string;
   conversationId: string;
+  seq?: number;
   role: 'user' | 'assistant' | 'system' | 'tool' | string;
   content: string;
+  status?: string;
   createdAt?: string;
   clientMessageId?: string;
+  meta?: Record<string, unknown>;
 }
 
-export interface IArtifact {
+export interface IConversation {
   id: string;
-  type: string;
-  title?: string;
-  version?: number;
+  title: string;
   createdAt?: string;
-  [key: string]: unknown;
+  updatedAt?: string;
+  messageCount?: number;
 }
 
 interface IBaseEvent {
-  conversationId?: string;
+  conversationId?: string | null;
   seq?: number;
 }
 
@@ -58,9 +64,12 @@ export interface IAssistantDeltaEvent extends IBaseEvent {
   text: string;
 }
 
+export type TurnStatus = 'complete' | 'failed' | 'cancelled';
+
 export interface IAssistantDoneEvent extends IBaseEvent {
   type: 'assistant.done';
   messageId: string;
+  status?: TurnStatus | string;
 }
 
 export interface IToolStartedEvent extends IBaseEvent {
@@ -85,6 +94,11 @@ export interface IArtifactEvent extends IBaseEvent {
   artifact: IArtifact;
 }
 
+export interface ITypingEvent extends IBaseEvent {
+  type: 'typing';
+  user: string;
+}
+
 export interface IErrorEvent extends IBaseEvent {
   type: 'error';
   code: string;
@@ -103,6 +117,7 @@ export type ServerEvent =
   | IToolStartedEvent
   | IToolFinishedEvent
   | IArtifactEvent
+  | ITypingEvent
   | IErrorEvent
   | IPongEvent;
 
@@ -130,14 +145,7 @@ export function parseEvent(data: unknown): ServerEvent | null {
 /** A random id with a prefix; works outside secure contexts too. */
 export function newId(prefix: string): string {
   const c: Crypto | undefined = (globalThis as { crypto?: Crypto }).crypto;
-  if (c && typeof c.randomUUID === 'function') {
-    try {
-      return `${prefix}_${c.randomUUID().replace(/-/g, '')}`;
-    } catch {
-      // randomUUID throws outside secure contexts in some browsers.
-    }
-  }
-  const bytes = new Uint8Array(16);
+  const bytes = new Uint8Array(10);
   if (c && typeof c.getRandomValues === 'function') {
     c.getRandomValues(bytes);
   } else {
@@ -145,9 +153,6 @@ export function newId(prefix: string): string {
       bytes[i] = Math.floor(Math.random() * 256);
     }
   }
-  return (
-    prefix +
-    '_' +
-    Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('')
-  );
+  // 20 hex chars, like the server's own ids (`conv_<20 hex>`).
+  return `${prefix}_${Array.from(bytes, b => b.toString(16).padStart(2, '0')).join('')}`;
 }

@@ -1,11 +1,26 @@
+/**
+ * The Penny chat socket: one WebSocket to `{base}penny/ws` that survives drops.
+ *
+ * - Reconnects after any unexpected close with capped exponential backoff plus jitter.
+ * - Queues `message` and `cancel` frames while it is not connected and flushes them after the
+ *   next `ready`; messages sent on a socket that died before the server acknowledged them
+ *   (no `message.created` with their clientMessageId) are sent again: the server refuses a
+ *   repeated clientMessageId with `duplicate_message`, so nothing is stored twice.
+ * - Tracks the last seq per followed conversation: drops events it has already delivered,
+ *   asks for a `resume` when it sees a gap, and after each reconnect resumes every followed
+ *   conversation from its last seq. Listeners see each conversation event exactly once, in order.
+ */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ClientFrame, IReadyEvent, ServerEvent, parseEvent } from './protocol';
 
-/** connecting: no `ready` yet; connected: `ready` received; offline: gave up for now. */
-export type ConnectionState = 'connecting' | 'connected' | 'offline';
+/**
+ * connecting: first attempt, nothing heard yet; connected: `ready` received;
+ * reconnecting: lost a good connection, retry scheduled; offline: retried several times or refused.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
 
 export interface IConnectionStatus {
   state: ConnectionState;
@@ -13,49 +28,57 @@ export interface IConnectionStatus {
   ready: IReadyEvent | null;
   /** Failed attempts since the last good connection. */
   attempt: number;
-  /** ms until the next automatic retry, if one is scheduled. */
-  retryInMs: number | null;
   /** Date.now() of the next automatic retry, if one is scheduled. */
   retryAt: number | null;
   /** Why the last connection ended, if known. */
   reason: string;
+  /** Frames waiting for the connection. */
+  queued: number;
+  /** True once any connection reached `ready`: sending is worth queueing. */
+  everConnected: boolean;
 }
 
-/** After this many failed attempts in a row the state reads "offline" (still retrying). */
+export type SendResult = 'sent' | 'queued' | 'dropped';
+
+/** After this many failed attempts in a row the state reads "offline" (it still retries). */
 const OFFLINE_AFTER_ATTEMPTS = 3;
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30000;
 const PING_INTERVAL_MS = 25000;
+const MAX_QUEUE = 50;
+/** While a turn that started on an older socket is still open, ask for its events this often. */
+const CATCH_UP_MS = 1000;
+const CATCH_UP_MAX = 300;
 /** Close codes after which retrying is pointless until the page is reloaded. */
 const FATAL_CLOSE_CODES = new Set([1008, 4001, 4003]);
 
-/**
- * The Penny chat socket: one WebSocket to `{base_url}penny/ws`, reconnecting with
- * capped exponential backoff (plus jitter) when it closes unexpectedly.
- */
+interface IFollowed {
+  lastSeq: number;
+  /** The server knows the conversation (false for a draft nobody has written in yet). */
+  exists: boolean;
+  /** lastSeq at which a resume was requested and not yet answered, else null. */
+  resumeFrom: number | null;
+  /** A user message is in and its `assistant.done` is not. */
+  turnOpen: boolean;
+}
+
 export class PennySocket {
   constructor(options: { serverSettings?: ServerConnection.ISettings } = {}) {
     this._settings = options.serverSettings ?? ServerConnection.makeSettings();
     window.addEventListener('online', this._onBrowserOnline);
-    window.addEventListener('offline', this._onBrowserOffline);
   }
 
   get status(): IConnectionStatus {
-    return { ...this._status };
+    return { ...this._status, queued: this._queue.length };
   }
 
   get statusChanged(): ISignal<this, IConnectionStatus> {
     return this._statusChanged;
   }
 
-  /** Every parsed server event, including `ready`. */
+  /** Server events after de-duplication (conversation events exactly once, in seq order). */
   get received(): ISignal<this, ServerEvent> {
     return this._received;
-  }
-
-  /** Emitted after each `ready`, with true when it is a reconnection. */
-  get readyReceived(): ISignal<this, { event: IReadyEvent; reconnect: boolean }> {
-    return this._readyReceived;
   }
 
   get isDisposed(): boolean {
@@ -80,18 +103,10 @@ export class PennySocket {
     this._clearRetry();
     if (
       this._ws &&
-      (this._ws.readyState === WebSocket.OPEN ||
-        this._ws.readyState === WebSocket.CONNECTING)
+      (this._ws.readyState === WebSocket.OPEN || this._ws.readyState === WebSocket.CONNECTING)
     ) {
       return;
     }
-    this._setStatus({
-      state:
-        this._status.attempt >= OFFLINE_AFTER_ATTEMPTS ? 'offline' : 'connecting',
-      ready: null,
-      retryInMs: null,
-      retryAt: null
-    });
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url);
@@ -100,19 +115,72 @@ export class PennySocket {
       return;
     }
     this._ws = ws;
+    this._ready = false;
     ws.onmessage = evt => this._onMessage(ws, evt);
     ws.onclose = evt => this._onClose(ws, evt);
     // onerror is always followed by onclose; nothing to do here.
     ws.onerror = () => undefined;
   }
 
-  /** Send a frame; false when the socket is not open and ready. */
-  send(frame: ClientFrame): boolean {
-    const ws = this._ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
+  /**
+   * Follow a conversation: from now on its events are de-duplicated by seq. With `replay`
+   * (the server has the conversation), ask for its whole event log, which rebuilds the thread.
+   */
+  follow(conversationId: string, replay: boolean): void {
+    this._followed.set(conversationId, {
+      lastSeq: 0,
+      exists: replay,
+      resumeFrom: null,
+      turnOpen: false
+    });
+    if (replay) {
+      this._resume(conversationId);
+    }
+  }
+
+  unfollow(conversationId: string): void {
+    this._followed.delete(conversationId);
+  }
+
+  /** Send a frame now, or queue it (message, cancel) until the connection is back. */
+  send(frame: ClientFrame): SendResult {
+    if (frame.type === 'message' && frame.conversationId) {
+      const f = this._followed.get(frame.conversationId);
+      if (f) {
+        f.turnOpen = true;
+      }
+      if (frame.clientMessageId) {
+        this._unacked.set(frame.clientMessageId, frame);
+      }
+    }
+    if (this._sendNow(frame)) {
+      return 'sent';
+    }
+    if (frame.type === 'message' || frame.type === 'cancel') {
+      if (frame.type === 'message' && frame.clientMessageId) {
+        // Sent from the queue, not as an unacknowledged resend.
+        this._unacked.delete(frame.clientMessageId);
+      }
+      if (this._queue.length >= MAX_QUEUE) {
+        return 'dropped';
+      }
+      this._queue.push(frame);
+      this._emitStatus();
+      return 'queued';
+    }
+    return 'dropped';
+  }
+
+  /** Drop a queued message (the person removed it before it went out). */
+  unqueue(clientMessageId: string): boolean {
+    const i = this._queue.findIndex(
+      f => f.type === 'message' && f.clientMessageId === clientMessageId
+    );
+    if (i < 0) {
       return false;
     }
-    ws.send(JSON.stringify(frame));
+    this._queue.splice(i, 1);
+    this._emitStatus();
     return true;
   }
 
@@ -122,9 +190,8 @@ export class PennySocket {
     }
     this._disposed = true;
     window.removeEventListener('online', this._onBrowserOnline);
-    window.removeEventListener('offline', this._onBrowserOffline);
     this._clearRetry();
-    this._stopPing();
+    this._stopTimers();
     const ws = this._ws;
     this._ws = null;
     if (ws) {
@@ -135,6 +202,8 @@ export class PennySocket {
     Signal.clearData(this);
   }
 
+  // ------------------------------------------------------------------ incoming
+
   private _onMessage(ws: WebSocket, evt: MessageEvent): void {
     if (ws !== this._ws) {
       return;
@@ -144,20 +213,127 @@ export class PennySocket {
       return;
     }
     if (event.type === 'ready') {
-      const reconnect = this._everReady;
-      this._everReady = true;
-      this._setStatus({
-        state: 'connected',
-        ready: event,
-        attempt: 0,
-        retryInMs: null,
-        retryAt: null,
-        reason: ''
-      });
-      this._startPing();
-      this._readyReceived.emit({ event, reconnect });
+      this._onReady(event);
+      this._received.emit(event);
+      return;
+    }
+    if (!this._accept(event)) {
+      return;
+    }
+    if (event.type === 'message.created' && event.message?.role === 'user') {
+      const cid = event.clientMessageId ?? event.message.clientMessageId;
+      if (cid) {
+        this._unacked.delete(cid);
+      }
     }
     this._received.emit(event);
+  }
+
+  /** The seq bookkeeping: false for an event to drop. */
+  private _accept(event: ServerEvent): boolean {
+    const cid = event.conversationId;
+    const seq = event.seq;
+    if (!cid || typeof seq !== 'number') {
+      return true;
+    }
+    const f = this._followed.get(cid);
+    if (!f) {
+      return true;
+    }
+    f.exists = true;
+    if (seq <= f.lastSeq) {
+      return false;
+    }
+    if (seq > f.lastSeq + 1) {
+      // Missed something (e.g. a turn that streamed to a socket that has since died): the
+      // server's log has it. Drop this one; the replay brings it back in order.
+      if (f.resumeFrom !== f.lastSeq) {
+        this._resume(cid);
+      }
+      return false;
+    }
+    f.lastSeq = seq;
+    f.resumeFrom = null;
+    if (event.type === 'message.created' && event.message?.role === 'user') {
+      f.turnOpen = true;
+    } else if (event.type === 'assistant.done') {
+      f.turnOpen = false;
+    }
+    return true;
+  }
+
+  private _onReady(event: IReadyEvent): void {
+    const reconnect = this._status.everConnected;
+    this._ready = true;
+    this._setStatus({
+      state: 'connected',
+      ready: event,
+      attempt: 0,
+      retryAt: null,
+      reason: '',
+      everConnected: true
+    });
+    this._startPing();
+    // Catch up first, so replayed events (which acknowledge messages) come before new ones.
+    for (const [cid, f] of this._followed) {
+      if (f.exists) {
+        f.resumeFrom = null;
+        this._resume(cid);
+      }
+    }
+    if (reconnect) {
+      // Messages written on the dead socket and never acknowledged: send again (idempotent).
+      for (const frame of this._unacked.values()) {
+        this._sendNow(frame);
+      }
+      this._startCatchUp();
+    }
+    const queued = this._queue.splice(0);
+    for (const frame of queued) {
+      this.send(frame);
+    }
+    this._emitStatus();
+  }
+
+  /**
+   * The server streams a running turn to the socket that started it. After a reconnect, a turn
+   * still open on the old socket reaches us only through `resume`: poll until it is done.
+   */
+  private _startCatchUp(): void {
+    this._stopCatchUp();
+    let rounds = 0;
+    this._catchUpTimer = window.setInterval(() => {
+      const open = [...this._followed].filter(([, f]) => f.turnOpen && f.exists);
+      if (!open.length || ++rounds > CATCH_UP_MAX || !this._ready) {
+        this._stopCatchUp();
+        return;
+      }
+      for (const [cid, f] of open) {
+        f.resumeFrom = null;
+        this._resume(cid);
+      }
+    }, CATCH_UP_MS);
+  }
+
+  private _resume(conversationId: string): void {
+    const f = this._followed.get(conversationId);
+    if (!f) {
+      return;
+    }
+    if (this._sendNow({ type: 'resume', conversationId, afterSeq: f.lastSeq })) {
+      f.resumeFrom = f.lastSeq;
+    }
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private _sendNow(frame: ClientFrame): boolean {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this._ready) {
+      return false;
+    }
+    ws.send(JSON.stringify(frame));
+    return true;
   }
 
   private _onClose(ws: WebSocket, evt: CloseEvent): void {
@@ -165,22 +341,17 @@ export class PennySocket {
       return;
     }
     this._ws = null;
-    this._stopPing();
+    this._ready = false;
+    this._stopTimers();
     if (this._disposed) {
       return;
     }
     const reason =
       evt.reason ||
-      (evt.code === 1006 ? 'the server could not be reached' : `closed (${evt.code})`);
+      (evt.code === 1006 ? 'the connection dropped' : `closed (code ${evt.code})`);
     if (FATAL_CLOSE_CODES.has(evt.code)) {
       // Auth failure or policy violation: retrying would only repeat it.
-      this._setStatus({
-        state: 'offline',
-        ready: null,
-        retryInMs: null,
-        retryAt: null,
-        reason
-      });
+      this._setStatus({ state: 'offline', ready: null, retryAt: null, reason });
       return;
     }
     this._scheduleRetry(reason);
@@ -191,20 +362,19 @@ export class PennySocket {
     const exp = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1));
     // "Equal jitter": half fixed, half random, so many tabs do not reconnect in step.
     const delay = Math.round(exp / 2 + Math.random() * (exp / 2));
-    this._setStatus({
-      state: attempt >= OFFLINE_AFTER_ATTEMPTS ? 'offline' : 'connecting',
-      ready: null,
-      attempt,
-      retryInMs: delay,
-      retryAt: Date.now() + delay,
-      reason
-    });
+    const state: ConnectionState =
+      attempt >= OFFLINE_AFTER_ATTEMPTS
+        ? 'offline'
+        : this._status.everConnected
+          ? 'reconnecting'
+          : 'connecting';
     this._clearRetry();
     if (navigator.onLine === false) {
       // Wait for the browser's "online" event instead of polling.
-      this._setStatus({ state: 'offline', retryInMs: null, retryAt: null });
+      this._setStatus({ state: 'offline', ready: null, attempt, retryAt: null, reason: 'the browser is offline' });
       return;
     }
+    this._setStatus({ state, ready: null, attempt, retryAt: Date.now() + delay, reason });
     this._retryTimer = window.setTimeout(() => {
       this._retryTimer = null;
       this.connect();
@@ -220,9 +390,7 @@ export class PennySocket {
 
   private _startPing(): void {
     this._stopPing();
-    this._pingTimer = window.setInterval(() => {
-      this.send({ type: 'ping' });
-    }, PING_INTERVAL_MS);
+    this._pingTimer = window.setInterval(() => this._sendNow({ type: 'ping' }), PING_INTERVAL_MS);
   }
 
   private _stopPing(): void {
@@ -232,8 +400,24 @@ export class PennySocket {
     }
   }
 
+  private _stopCatchUp(): void {
+    if (this._catchUpTimer !== null) {
+      window.clearInterval(this._catchUpTimer);
+      this._catchUpTimer = null;
+    }
+  }
+
+  private _stopTimers(): void {
+    this._stopPing();
+    this._stopCatchUp();
+  }
+
   private _setStatus(patch: Partial<IConnectionStatus>): void {
     this._status = { ...this._status, ...patch };
+    this._emitStatus();
+  }
+
+  private _emitStatus(): void {
     this._statusChanged.emit(this.status);
   }
 
@@ -243,36 +427,25 @@ export class PennySocket {
     }
   };
 
-  private _onBrowserOffline = (): void => {
-    if (!this._ws) {
-      this._clearRetry();
-      this._setStatus({
-        state: 'offline',
-        retryInMs: null,
-        retryAt: null,
-        reason: 'the browser is offline'
-      });
-    }
-  };
-
   private _settings: ServerConnection.ISettings;
   private _ws: WebSocket | null = null;
+  private _ready = false;
   private _disposed = false;
-  private _everReady = false;
   private _retryTimer: number | null = null;
   private _pingTimer: number | null = null;
+  private _catchUpTimer: number | null = null;
+  private _queue: ClientFrame[] = [];
+  private _unacked = new Map<string, ClientFrame>();
+  private _followed = new Map<string, IFollowed>();
   private _status: IConnectionStatus = {
     state: 'connecting',
     ready: null,
     attempt: 0,
-    retryInMs: null,
     retryAt: null,
-    reason: ''
+    reason: '',
+    queued: 0,
+    everConnected: false
   };
   private _statusChanged = new Signal<this, IConnectionStatus>(this);
   private _received = new Signal<this, ServerEvent>(this);
-  private _readyReceived = new Signal<
-    this,
-    { event: IReadyEvent; reconnect: boolean }
-  >(this);
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -35,6 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+AS_OF = "2026-11-20"
 LABEXTENSION_BUILD = REPO / "penny_jupyter" / "labextension"
 
 
@@ -113,7 +115,8 @@ def lab_server(tmp_path_factory) -> LabServer:
     # before the PennyConfig class exists (an unknown class in a config file is ignored, not fatal).
     (config_dir / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"jpserver_extensions": {"penny_server": True}},
-        "PennyConfig": {"demo_scale": 0.05},
+        # A fixed "today": the demo warehouse and every KPI are the same on every run.
+        "PennyConfig": {"demo_scale": 0.05, "as_of": AS_OF},
     }))
 
     token = secrets.token_hex(24)
@@ -212,13 +215,105 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    """A fresh browser context per test (no localStorage, no cookies), collecting console errors
+    and uncaught page errors in `page.penny_errors`."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    errors: list[str] = []
+    pg.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    pg.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    pg.penny_errors = errors
     try:
         yield pg
     finally:
         context.close()
+
+
+class PennyUI:
+    """The Penny sidebar in a page: open, start a chat, ask, and read the server over REST."""
+
+    def __init__(self, page, lab_server: LabServer) -> None:
+        self.page = page
+        self.server = lab_server
+
+    def open(self, reset: bool = True) -> None:
+        from playwright.sync_api import expect
+
+        # `reset`: the default layout, whatever an earlier test left in the shared workspace.
+        self.page.goto(f"{self.server.url}lab{'?reset&' if reset else '?'}token={self.server.token}")
+        expect(self.page.locator("#jp-main-statusbar")).to_be_visible(timeout=90_000)
+        self.page.wait_for_function("() => !!window.jupyterapp && !!window.PennyJupyter", timeout=60_000)
+        self.page.evaluate("() => window.jupyterapp.commands.execute('penny:open-chat')")
+        expect(self.page.locator(".penny-panel")).to_be_visible()
+        expect(self.page.locator(".penny-status")).to_have_attribute("data-state", "connected", timeout=60_000)
+        expect(self.page.locator(".penny-conversation.penny-mod-active")).to_have_count(1, timeout=30_000)
+
+    def widen(self, width: int = 480) -> None:
+        """Drag the split handle so screenshots show the sidebar at a comfortable width."""
+        handle = self.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+        box = handle.bounding_box()
+        if box is None:
+            return
+        y = box["y"] + box["height"] / 2
+        self.page.mouse.move(box["x"] + box["width"] / 2, y)
+        self.page.mouse.down()
+        self.page.mouse.move(width, y, steps=5)
+        self.page.mouse.up()
+
+    def new_chat(self) -> str:
+        from playwright.sync_api import expect
+
+        self.page.locator(".penny-new").click()
+        active = self.page.locator(".penny-conversation.penny-mod-active")
+        expect(active).to_have_attribute("data-draft", "true")
+        return self.conversation_id()
+
+    def conversation_id(self) -> str:
+        return self.page.locator(".penny-conversation.penny-mod-active").get_attribute("data-conversation-id")
+
+    def send(self, text: str) -> None:
+        from playwright.sync_api import expect
+
+        box = self.page.locator(".penny-input")
+        expect(box).to_be_enabled()
+        box.fill(text)
+        box.press("Enter")
+
+    def wait_idle(self, timeout: float = 120_000) -> None:
+        """Until the last answer is done (no streaming turn, no typing indicator)."""
+        from playwright.sync_api import expect
+
+        expect(self.page.locator(".penny-message-assistant").last).to_have_attribute(
+            "data-status", re.compile("complete|failed|cancelled"), timeout=timeout)
+        expect(self.page.locator(".penny-typing")).to_have_count(0, timeout=timeout)
+
+    def ask(self, text: str, timeout: float = 120_000):
+        before = self.page.locator(".penny-message-assistant").count()
+        self.send(text)
+        from playwright.sync_api import expect
+
+        expect(self.page.locator(".penny-message-assistant")).to_have_count(before + 1, timeout=timeout)
+        self.wait_idle(timeout)
+        return self.page.locator(".penny-message-assistant").last
+
+    def rest(self, path: str, method: str = "GET", body=None):
+        """Call Penny's REST API as this page's user would (same token), from the test process, so a
+        deliberate 404 does not show up as a console error. Returns (status, json|None)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.server.url}penny/api/{path}", data=data, method=method, headers={
+            "Authorization": f"token {self.server.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        return status, (json.loads(raw) if raw else None)
+
+
+@pytest.fixture
+def penny(page, lab_server) -> PennyUI:
+    return PennyUI(page, lab_server)
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,7 @@ def widen_left_sidebar(page: Page, width: int) -> None:
 def test_sidebar_end_to_end(page: Page, lab_server, screenshots_dir):
     open_lab(page, lab_server)
     open_penny_from_palette(page)
+    page.locator(".penny-new").click()
 
     status = page.locator(".penny-status")
     expect(status).to_have_attribute("data-state", "connected", timeout=60_000)
@@ -75,7 +76,10 @@ def test_sidebar_end_to_end(page: Page, lab_server, screenshots_dir):
     # The first turn builds the demo warehouse: allow it time.
     expect(answer).to_contain_text("Revenue", timeout=120_000)
     expect(page.locator(".penny-artifact").first).to_be_visible(timeout=60_000)
-    expect(page.locator(".penny-tool").first).to_contain_text(re.compile(r"get_company_kpis · ok · "))
+    tool = page.locator(".penny-tool").first
+    expect(tool).to_have_attribute("data-status", "ok")
+    expect(tool.locator(".penny-tool-name")).to_have_text("get_company_kpis")
+    expect(tool.locator(".penny-tool-duration")).to_have_text(re.compile(r"^\d+(\.\d)? m?s$"))
     expect(answer).not_to_have_attribute("data-streaming", "true", timeout=60_000)
     expect(page.locator(".penny-error")).to_have_count(0)
 
@@ -117,8 +121,9 @@ class FakePenny:
               "durationMs": 12, "artifactId": "art_1"})
         send({"type": "artifact", "artifact": {"id": "art_1", "type": "dashboard", "title": "Company KPIs · Nov 2026",
                                                "version": 1}})
-        for text in ["Here are this month's KPIs:\n", "• Revenue: $1.24M (+4.1%)\n", "- **Mar", "gin**: 61.8%\n",
-                     "<b>not markup</b>"]:
+        for text in ["Here are this month's KPIs:\n\n", "- Revenue: $1.24M (+4.1%), costs $0.8M\n", "- **Mar",
+                     "gin**: 61.8%\n\n", '<img src="x" onerror="window.__pennyXss=1"><script>window.__pennyXss=2</script>',
+                     "End."]:
             send({"type": "assistant.delta", "messageId": "m_asst", "text": text})
         send({"type": "tool.started", "callId": "call_2", "tool": "run_sql", "params": {}})
         send({"type": "tool.finished", "callId": "call_2", "tool": "run_sql", "ok": False, "durationMs": 1500,
@@ -140,7 +145,8 @@ def test_sidebar_renders_stream(page: Page, lab_server, screenshots_dir):
 
     status = page.locator(".penny-status")
     expect(status).to_have_attribute("data-state", "connected")
-    expect(status.locator(".penny-status-text")).to_have_text("Connected as ada · tenant acme · model builtin")
+    expect(status.locator(".penny-conn-text")).to_have_text("Connected as ada · tenant acme · model builtin")
+    page.locator(".penny-new").click()
 
     box = page.locator(".penny-input")
     box.fill("first line")
@@ -156,15 +162,23 @@ def test_sidebar_renders_stream(page: Page, lab_server, screenshots_dir):
     expect(page.locator(".penny-message-user")).to_have_count(1)
     expect(page.locator(".penny-message-user")).to_contain_text(PROMPT)
     text = answer.locator(".penny-text")
-    expect(text).to_have_text(
-        "Here are this month's KPIs:\n• Revenue: $1.24M (+4.1%)\n• Margin: 61.8%\n<b>not markup</b>",
-        use_inner_text=True)
-    assert text.locator("b").count() == 0, "server text must never be parsed as HTML"
-    # The Markdown subset Penny writes is rendered as DOM nodes, never as HTML.
+    # Markdown through rendermime: a list, bold, and dollar amounts kept as money (not LaTeX).
+    expect(text.locator("li")).to_have_text(["Revenue: $1.24M (+4.1%), costs $0.8M", "Margin: 61.8%"])
     expect(text.locator("strong")).to_have_text(["Margin"])
-    expect(text.locator(".penny-bullet")).to_have_count(1)
+    expect(text).to_contain_text("End.")
+    # rendermime sanitizes: no script, no event handler attributes, nothing ran.
+    assert text.locator("script").count() == 0
+    assert text.locator("[onerror]").count() == 0
+    assert page.evaluate("() => window.__pennyXss") is None
     tools = page.locator(".penny-tool")
-    expect(tools).to_have_text(["get_company_kpis · ok · 12 ms", "run_sql · error · 1.5 s · query took too long"])
+    expect(tools).to_have_count(2)
+    expect(tools.locator(".penny-tool-name")).to_have_text(["get_company_kpis", "run_sql"])
+    expect(tools.nth(0)).to_have_attribute("data-status", "ok")
+    expect(tools.nth(0).locator(".penny-tool-duration")).to_have_text("12 ms")
+    expect(tools.nth(0).locator(".penny-tool-params")).to_have_text("period=month")
+    expect(tools.nth(1)).to_have_attribute("data-status", "failed")
+    expect(tools.nth(1).locator(".penny-tool-duration")).to_have_text("1.5 s")
+    expect(tools.nth(1).locator(".penny-tool-error")).to_have_text("query took too long")
     card = page.locator(".penny-artifact")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("Company KPIs · Nov 2026")
@@ -190,7 +204,7 @@ def test_input_disabled_when_socket_unreachable(page: Page, lab_server, screensh
     open_penny_from_palette(page)
 
     status = page.locator(".penny-status")
-    expect(status).to_have_attribute("data-state", re.compile("connecting|offline"))
+    expect(status).to_have_attribute("data-state", re.compile("connecting|reconnecting|offline"))
     expect(page.locator(".penny-input")).to_be_disabled()
     expect(page.locator(".penny-send")).to_be_disabled()
     expect(page.locator(".penny-input-reason")).to_be_visible()

@@ -1,0 +1,122 @@
+/**
+ * Typed client for Penny's REST API (`{base}penny/api/`), over ServerConnection so the page's
+ * token, cookie and XSRF header go with every request. Failures become an Error carrying the
+ * server's own sentence (`{"error": {"code", "message"}}`), never a raw status line.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type { IArtifact, IChatMessage, IConversation } from './protocol';
+
+export type DownloadFormat = 'csv' | 'json';
+
+/** An Error with the server's code and HTTP status. */
+export class PennyApiError extends Error {
+  constructor(message: string, readonly code: string, readonly status: number) {
+    super(message);
+    this.name = 'PennyApiError';
+  }
+}
+
+export class PennyApi {
+  constructor(settings?: ServerConnection.ISettings) {
+    this.settings = settings ?? ServerConnection.makeSettings();
+  }
+
+  readonly settings: ServerConnection.ISettings;
+
+  listConversations(): Promise<IConversation[]> {
+    return this._json<{ conversations: IConversation[] }>('conversations').then(
+      r => r.conversations
+    );
+  }
+
+  createConversation(body: { title?: string; id?: string } = {}): Promise<IConversation> {
+    return this._json('conversations', { method: 'POST', body: JSON.stringify(body) });
+  }
+
+  getConversation(id: string): Promise<IConversation> {
+    return this._json(`conversations/${enc(id)}`);
+  }
+
+  renameConversation(id: string, title: string): Promise<IConversation> {
+    return this._json(`conversations/${enc(id)}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ title })
+    });
+  }
+
+  async deleteConversation(id: string): Promise<void> {
+    await this._fetch(`conversations/${enc(id)}`, { method: 'DELETE' });
+  }
+
+  listMessages(conversationId: string): Promise<IChatMessage[]> {
+    return this._json<{ messages: IChatMessage[] }>(
+      `conversations/${enc(conversationId)}/messages`
+    ).then(r => r.messages);
+  }
+
+  listArtifacts(conversationId?: string): Promise<IArtifact[]> {
+    const q = conversationId ? `?conversationId=${enc(conversationId)}` : '';
+    return this._json<{ artifacts: IArtifact[] }>(`artifacts${q}`).then(r => r.artifacts);
+  }
+
+  getArtifact(id: string, version?: number): Promise<IArtifact> {
+    const q = typeof version === 'number' ? `?version=${version}` : '';
+    return this._json(`artifacts/${enc(id)}${q}`);
+  }
+
+  /** Re-runs the artifact's source tool; the server answers with the new version. */
+  refreshArtifact(id: string): Promise<IArtifact> {
+    return this._json(`artifacts/${enc(id)}/refresh`, { method: 'POST', body: '{}' });
+  }
+
+  /** The export as a Blob plus the file name the server suggests. */
+  async downloadArtifact(
+    id: string,
+    format: DownloadFormat
+  ): Promise<{ blob: Blob; filename: string }> {
+    const response = await this._fetch(`artifacts/${enc(id)}/download?format=${format}`);
+    const disposition = response.headers.get('Content-Disposition') ?? '';
+    const match = /filename="?([^";]+)"?/i.exec(disposition);
+    return { blob: await response.blob(), filename: match?.[1] ?? `${id}.${format}` };
+  }
+
+  private async _json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this._fetch(path, init);
+    return (await response.json()) as T;
+  }
+
+  private async _fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const url = URLExt.join(this.settings.baseUrl, 'penny/api', path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (err) {
+      throw new PennyApiError(
+        `Could not reach the Penny server: ${(err as Error).message ?? err}`,
+        'network',
+        0
+      );
+    }
+    if (!response.ok) {
+      let code = 'http_error';
+      let message = `${response.status} ${response.statusText}`.trim();
+      try {
+        const body = await response.json();
+        if (body?.error?.message) {
+          message = String(body.error.message);
+          code = String(body.error.code ?? code);
+        }
+      } catch {
+        // Not JSON (a proxy's page): keep the status line.
+      }
+      throw new PennyApiError(message, code, response.status);
+    }
+    return response;
+  }
+}
+
+function enc(value: string): string {
+  return encodeURIComponent(value);
+}

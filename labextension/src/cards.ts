@@ -1,0 +1,328 @@
+/**
+ * Tool cards and artifact cards for the thread, plus the artifact actions they offer
+ * (download, fullscreen). Server text only ever goes in through textContent; artifact
+ * previews are drawn by the shared renderer.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { Widget } from '@lumino/widgets';
+
+import { PennyApi } from './api';
+import type { IToolFinishedEvent, IToolStartedEvent } from './protocol';
+import { IArtifact, IRenderedArtifact, renderArtifact } from './renderer';
+
+export type ExportFormat = 'csv' | 'json' | 'png';
+
+/** What an artifact card's buttons do; the panel wires them to the app. */
+export interface IArtifactActions {
+  insert(artifact: IArtifact): Promise<void>;
+  download(artifact: IArtifact, format: ExportFormat, rendered?: IRenderedArtifact): Promise<void>;
+  fullscreen(artifact: IArtifact): void;
+  /** For the previews (Markdown documents, code highlighting). */
+  rendermime: IRenderMimeRegistry | null;
+}
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className?: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+export function formatDuration(ms: number | undefined): string {
+  if (typeof ms !== 'number' || !isFinite(ms)) {
+    return '';
+  }
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** `period=MTD · unit=company`: short enough for one line in the sidebar. */
+function formatParams(params: unknown): string {
+  if (!params || typeof params !== 'object') {
+    return '';
+  }
+  return Object.entries(params as Record<string, unknown>)
+    .filter(([, v]) => v !== null && v !== undefined) // defaults the tool filled in say nothing
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' · ');
+}
+
+function errorSentence(error: IToolFinishedEvent['error']): string {
+  if (!error) {
+    return '';
+  }
+  return typeof error === 'string' ? error : error.message || error.code || '';
+}
+
+// ---------------------------------------------------------------- tool card
+
+/** One tool call: name, params, running/ok/failed, duration and the error's sentence. */
+export class ToolCard {
+  constructor(event: IToolStartedEvent | IToolFinishedEvent) {
+    this.node = el('div', 'penny-tool');
+    this.node.dataset.callId = event.callId;
+    this.node.dataset.tool = event.tool;
+    const head = el('div', 'penny-tool-head');
+    head.append(
+      el('span', 'penny-tool-icon'),
+      el('span', 'penny-tool-name', event.tool),
+      this._status,
+      this._duration
+    );
+    this.node.append(head, this._params, this._error);
+    this._params.hidden = true;
+    this._error.hidden = true;
+    if (event.type === 'tool.started') {
+      this.started(event);
+    } else {
+      this.finished(event);
+    }
+  }
+
+  readonly node: HTMLElement;
+
+  started(event: IToolStartedEvent): void {
+    this._setStatus('running', 'running…');
+    const params = formatParams(event.params);
+    this._params.textContent = params;
+    this._params.title = params;
+    this._params.hidden = !params;
+  }
+
+  finished(event: IToolFinishedEvent): void {
+    this._setStatus(event.ok ? 'ok' : 'failed', event.ok ? 'ok' : 'failed');
+    this._duration.textContent = formatDuration(event.durationMs);
+    const err = event.ok ? '' : errorSentence(event.error);
+    this._error.textContent = err;
+    this._error.hidden = !err;
+  }
+
+  private _setStatus(status: string, label: string): void {
+    this.node.dataset.status = status;
+    this._status.textContent = label;
+  }
+
+  private _status = el('span', 'penny-tool-status');
+  private _duration = el('span', 'penny-tool-duration');
+  private _params = el('div', 'penny-tool-params');
+  private _error = el('div', 'penny-tool-error');
+}
+
+// ---------------------------------------------------------------- artifact card
+
+/** An artifact with a live compact preview and Insert / Download / Fullscreen. */
+export class ArtifactCard {
+  constructor(artifact: IArtifact, private _actions: IArtifactActions) {
+    this.node = el('div', 'penny-artifact');
+    this.update(artifact);
+  }
+
+  readonly node: HTMLElement;
+
+  get artifact(): IArtifact {
+    return this._artifact!;
+  }
+
+  update(artifact: IArtifact): void {
+    this._artifact = artifact;
+    this._rendered?.dispose();
+    this._rendered = null;
+    const node = this.node;
+    node.replaceChildren();
+    node.dataset.artifactId = artifact.id;
+    node.dataset.artifactType = String(artifact.type ?? '');
+    node.dataset.version = String(artifact.version ?? '');
+
+    // The preview draws the title (with the period); this line says what and which version.
+    const head = el('div', 'penny-artifact-card-head');
+    head.append(
+      el('span', 'penny-artifact-badge', String(artifact.type || 'artifact')),
+      el('span', 'penny-artifact-version', `v${artifact.version ?? 1}`),
+      el('span', 'penny-artifact-id', artifact.id)
+    );
+    head.title = artifact.title || artifact.id;
+
+    const preview = el('div', 'penny-artifact-preview');
+    const actions = el('div', 'penny-artifact-actions');
+    const insert = this._button('insert', 'Insert into notebook', 'Add a cell that shows this artifact live, and run it', () =>
+      this._actions.insert(this.artifact)
+    );
+    insert.classList.add('penny-artifact-primary');
+    actions.append(
+      insert,
+      this._button('csv', 'CSV', 'Download the numbers as CSV', () =>
+        this._actions.download(this.artifact, 'csv')
+      ),
+      this._button('json', 'JSON', 'Download the artifact as JSON', () =>
+        this._actions.download(this.artifact, 'json')
+      ),
+      this._button('png', 'PNG', 'Download the preview as a PNG image', () =>
+        this._actions.download(this.artifact, 'png', this._rendered ?? undefined)
+      ),
+      this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
+        this._actions.fullscreen(this.artifact)
+      )
+    );
+    this._note = el('div', 'penny-artifact-note');
+    this._note.hidden = true;
+    // A whole dashboard is several screens tall in a sidebar: show the top, expand on request.
+    const expand = el('button', 'penny-artifact-expand', 'Show all');
+    expand.type = 'button';
+    expand.hidden = true;
+    expand.addEventListener('click', () => {
+      const open = preview.dataset.expanded !== 'true';
+      preview.dataset.expanded = String(open);
+      expand.textContent = open ? 'Show less' : 'Show all';
+    });
+    node.append(head, preview, expand, actions, this._note);
+
+    try {
+      this._rendered = renderArtifact(preview, artifact, {
+        compact: true,
+        rendermime: this._actions.rendermime ?? undefined
+      });
+      this._rendered.painted.then(
+        () => {
+          node.dataset.painted = 'true';
+          const clipped = preview.scrollHeight > preview.clientHeight + 4;
+          preview.dataset.clipped = String(clipped);
+          expand.hidden = !clipped;
+        },
+        err => this._fail(preview, err)
+      );
+    } catch (err) {
+      this._fail(preview, err);
+    }
+  }
+
+  dispose(): void {
+    this._rendered?.dispose();
+    this._rendered = null;
+  }
+
+  private _fail(preview: HTMLElement, err: unknown): void {
+    console.warn('Penny: preview failed', err);
+    preview.replaceChildren(
+      el('div', 'penny-artifact-preview-error', 'The preview could not be drawn; Fullscreen or Insert may still work.')
+    );
+  }
+
+  private _button(
+    action: string,
+    label: string,
+    title: string,
+    run: () => Promise<void>
+  ): HTMLButtonElement {
+    const b = el('button', 'penny-artifact-action', label);
+    b.type = 'button';
+    b.title = title;
+    b.dataset.action = action;
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      this._note.hidden = true;
+      try {
+        await run();
+      } catch (err) {
+        this._note.textContent = (err as Error)?.message ?? String(err);
+        this._note.hidden = false;
+      } finally {
+        b.disabled = false;
+      }
+    });
+    return b;
+  }
+
+  private _artifact: IArtifact | null = null;
+  private _rendered: IRenderedArtifact | null = null;
+  private _note!: HTMLElement;
+}
+
+// ---------------------------------------------------------------- actions
+
+/** Save a Blob (or data: URL) as a file through a temporary link. */
+export function saveFile(data: Blob | string, filename: string): void {
+  const href = typeof data === 'string' ? data : URL.createObjectURL(data);
+  const a = el('a');
+  a.href = href;
+  a.download = filename;
+  a.style.display = 'none';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  if (typeof data !== 'string') {
+    // Give the browser a moment to start the download before the URL goes away.
+    window.setTimeout(() => URL.revokeObjectURL(href), 10000);
+  }
+}
+
+function safeName(artifact: IArtifact): string {
+  return (artifact.title || artifact.id).replace(/[\\/:*?"<>|]+/g, '-').trim() || artifact.id;
+}
+
+/**
+ * CSV and JSON come from the server (with the page's auth); PNG is drawn in the page from
+ * `rendered`, or from a throwaway off-screen render when the caller has none.
+ */
+export async function exportArtifact(
+  api: PennyApi,
+  artifact: IArtifact,
+  format: ExportFormat,
+  options: { rendered?: IRenderedArtifact; rendermime?: IRenderMimeRegistry | null } = {}
+): Promise<void> {
+  if (format !== 'png') {
+    const { blob, filename } = await api.downloadArtifact(artifact.id, format);
+    saveFile(blob, filename);
+    return;
+  }
+  let rendered = options.rendered;
+  let host: HTMLElement | null = null;
+  if (!rendered) {
+    host = el('div', 'penny-offscreen');
+    document.body.append(host);
+    rendered = renderArtifact(host, artifact, { rendermime: options.rendermime ?? undefined });
+  }
+  try {
+    await rendered.painted;
+    saveFile(await rendered.toPNG(), `${safeName(artifact)}.png`);
+  } finally {
+    if (host) {
+      rendered.dispose();
+      host.remove();
+    }
+  }
+}
+
+/** The full-size render in a main-area tab (one per artifact id; reused if open). */
+export function openFullscreen(
+  app: JupyterFrontEnd,
+  artifact: IArtifact,
+  rendermime: IRenderMimeRegistry | null
+): MainAreaWidget {
+  const id = `penny-artifact-${artifact.id}`;
+  for (const w of app.shell.widgets('main')) {
+    if (w.id === id) {
+      app.shell.activateById(id);
+      return w as MainAreaWidget;
+    }
+  }
+  const content = new Widget();
+  content.addClass('penny-fullscreen');
+  const rendered = renderArtifact(content.node, artifact, { rendermime: rendermime ?? undefined });
+  content.disposed.connect(() => rendered.dispose());
+  const widget = new MainAreaWidget({ content });
+  widget.id = id;
+  widget.title.label = artifact.title || artifact.id;
+  widget.title.closable = true;
+  app.shell.add(widget, 'main');
+  app.shell.activateById(id);
+  return widget;
+}

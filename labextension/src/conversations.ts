@@ -1,0 +1,233 @@
+/**
+ * The conversation list: loaded from REST (so a reload loses nothing), with new, rename,
+ * delete and switch. "New chat" makes a local draft with a client-chosen id; the server
+ * creates it on the first message (titled after that message), and the list refreshes then.
+ */
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { deleteIcon, editIcon } from '@jupyterlab/ui-components';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { PennyApi } from './api';
+import { el } from './cards';
+import { IConversation, newId } from './protocol';
+
+const ACTIVE_KEY = 'penny-jupyter:active-conversation';
+const DRAFT_TITLE = 'New conversation';
+
+export interface IActiveConversation {
+  id: string;
+  /** Not on the server yet: nothing to replay. */
+  draft: boolean;
+}
+
+export class ConversationList {
+  constructor(private _api: PennyApi) {
+    this.node = el('div', 'penny-conversations');
+    this.node.setAttribute('aria-label', 'Conversations');
+    this._list = el('ul', 'penny-conversation-list');
+    this._list.setAttribute('role', 'listbox');
+    this._error = el('div', 'penny-conversations-error');
+    this._error.hidden = true;
+    this.node.append(this._list, this._error);
+  }
+
+  readonly node: HTMLElement;
+
+  get active(): IActiveConversation | null {
+    return this._active;
+  }
+
+  get activeChanged(): ISignal<this, IActiveConversation> {
+    return this._activeChanged;
+  }
+
+  /** First load: the conversation active before the reload, else the latest, else a draft. */
+  async load(): Promise<void> {
+    await this.refresh();
+    const stored = window.localStorage.getItem(ACTIVE_KEY);
+    const pick = this._items.find(c => c.id === stored) ?? this._items[0];
+    if (pick) {
+      this.select(pick.id);
+    } else {
+      this.newDraft();
+    }
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this._items = await this._api.listConversations();
+      this._showError('');
+    } catch (err) {
+      this._showError(`Could not load conversations: ${(err as Error).message}`);
+    }
+    // A draft that now exists on the server is a draft no longer.
+    if (this._draft && this._items.some(c => c.id === this._draft!.id)) {
+      if (this._active?.id === this._draft.id) {
+        this._active = { id: this._draft.id, draft: false };
+        window.localStorage.setItem(ACTIVE_KEY, this._draft.id);
+      }
+      this._draft = null;
+    }
+    this._render();
+  }
+
+  /** Whether `id` is known (listed or the draft). */
+  has(id: string): boolean {
+    return this._draft?.id === id || this._items.some(c => c.id === id);
+  }
+
+  /** Start a new conversation, unless the current one is already an empty draft. */
+  newDraft(): void {
+    if (this._draft && this._active?.id === this._draft.id) {
+      return;
+    }
+    this._draft = { id: newId('conv'), title: DRAFT_TITLE };
+    this._setActive({ id: this._draft.id, draft: true });
+  }
+
+  select(id: string): void {
+    if (this._active?.id === id) {
+      return;
+    }
+    if (this._draft?.id === id) {
+      this._setActive({ id, draft: true });
+      return;
+    }
+    if (this._draft) {
+      this._draft = null; // leaving an empty draft discards it
+    }
+    this._setActive({ id, draft: false });
+  }
+
+  async rename(id: string): Promise<void> {
+    const current = this._title(id);
+    const result = await InputDialog.getText({
+      title: 'Rename conversation',
+      text: current,
+      okLabel: 'Rename'
+    });
+    const title = result.value?.trim();
+    if (!result.button.accept || !title || title === current) {
+      return;
+    }
+    try {
+      if (this._draft?.id === id) {
+        await this._api.createConversation({ id, title });
+      } else {
+        await this._api.renameConversation(id, title);
+      }
+      this._showError('');
+    } catch (err) {
+      this._showError(`Could not rename: ${(err as Error).message}`);
+    }
+    await this.refresh();
+  }
+
+  async delete(id: string): Promise<void> {
+    const result = await showDialog({
+      title: 'Delete conversation?',
+      body: `“${this._title(id)}” and its messages will be deleted. Artifacts already inserted into notebooks stay.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!result.button.accept) {
+      return;
+    }
+    if (this._draft?.id === id) {
+      this._draft = null;
+    } else {
+      try {
+        await this._api.deleteConversation(id);
+      } catch (err) {
+        this._showError(`Could not delete: ${(err as Error).message}`);
+        return;
+      }
+    }
+    await this.refresh();
+    if (this._active?.id === id) {
+      this._active = null;
+      const next = this._items[0];
+      if (next) {
+        this.select(next.id);
+      } else {
+        this.newDraft();
+      }
+    }
+  }
+
+  private _setActive(active: IActiveConversation): void {
+    this._active = active;
+    if (!active.draft) {
+      window.localStorage.setItem(ACTIVE_KEY, active.id);
+    }
+    this._render();
+    this._activeChanged.emit(active);
+  }
+
+  private _title(id: string): string {
+    if (this._draft?.id === id) {
+      return this._draft.title;
+    }
+    return this._items.find(c => c.id === id)?.title ?? id;
+  }
+
+  private _render(): void {
+    const rows = (this._draft ? [this._draft] : []).concat(this._items);
+    this._list.replaceChildren(
+      ...rows.map(c => this._row(c, c === this._draft))
+    );
+  }
+
+  private _row(conv: IConversation, draft: boolean): HTMLElement {
+    const row = el('li', 'penny-conversation');
+    row.dataset.conversationId = conv.id;
+    row.setAttribute('role', 'option');
+    const active = this._active?.id === conv.id;
+    row.setAttribute('aria-selected', String(active));
+    if (active) {
+      row.classList.add('penny-mod-active');
+    }
+    if (draft) {
+      row.dataset.draft = 'true';
+    }
+    const title = el('button', 'penny-conversation-title', conv.title || DRAFT_TITLE);
+    title.type = 'button';
+    title.title = conv.title;
+    title.addEventListener('click', () => this.select(conv.id));
+    row.append(
+      title,
+      iconButton('penny-conversation-rename', 'Rename', editIcon.element(), () => this.rename(conv.id)),
+      iconButton('penny-conversation-delete', 'Delete', deleteIcon.element(), () => this.delete(conv.id))
+    );
+    return row;
+  }
+
+  private _showError(message: string): void {
+    this._error.textContent = message;
+    this._error.hidden = !message;
+  }
+
+  private _items: IConversation[] = [];
+  private _draft: IConversation | null = null;
+  private _active: IActiveConversation | null = null;
+  private _list: HTMLElement;
+  private _error: HTMLElement;
+  private _activeChanged = new Signal<this, IActiveConversation>(this);
+}
+
+function iconButton(
+  className: string,
+  label: string,
+  icon: HTMLElement,
+  onClick: () => void
+): HTMLButtonElement {
+  const b = el('button', `penny-icon-button ${className}`);
+  b.type = 'button';
+  b.title = label;
+  b.setAttribute('aria-label', label);
+  b.append(icon);
+  b.addEventListener('click', event => {
+    event.stopPropagation();
+    onClick();
+  });
+  return b;
+}

@@ -1,0 +1,111 @@
+/** One plotly figure in a card: themed, sized to its container, resized when the container changes. */
+
+import { card, el, str } from './dom';
+import { ITheme, loadPlotly, readTheme, themedLayout } from './plotly';
+import type { IWidgetContext, IWidgetView } from './types';
+
+export const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
+
+export function chartHeight(ctx: IWidgetContext): number {
+  return ctx.compact ? 200 : 280;
+}
+
+/** Deep copy a figure's data so plotly's bookkeeping (uids, _fullData) never touches the artifact. */
+function cloneData(data: unknown): any[] {
+  if (!Array.isArray(data)) {
+    return [];
+  }
+  return typeof structuredClone === 'function' ? structuredClone(data) : JSON.parse(JSON.stringify(data));
+}
+
+/** Per-trace polish that reads better on a small card (the spec's figure stays untouched). */
+function polishTraces(data: any[], t: ITheme): any[] {
+  for (const tr of data) {
+    if (tr.type === 'funnel') {
+      tr.textfont = { color: t.font, ...(tr.textfont ?? {}) };
+      tr.connector = { line: { color: t.grid }, ...(tr.connector ?? {}) };
+    } else if (tr.type === 'pie') {
+      tr.textfont = { color: t.font, ...(tr.textfont ?? {}) };
+      tr.outsidetextfont = { color: t.font };
+      tr.automargin = tr.automargin ?? true;
+    }
+  }
+  return data;
+}
+
+export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWidgetView {
+  const plot = el('div', { className: 'penny-chart-plot', attrs: { role: 'img', 'aria-label': title || 'Chart' } });
+  const height = chartHeight(ctx);
+  plot.style.minHeight = `${height}px`;
+  const node = card('chart', title || null, plot);
+  node.classList.add('penny-chart');
+
+  let disposed = false;
+  let plotted = false;
+  let observer: ResizeObserver | null = null;
+  let lastWidth = 0;
+  let frame = 0;
+
+  const painted = loadPlotly().then(async Plotly => {
+    if (disposed) {
+      return;
+    }
+    const theme = readTheme(node);
+    const data = polishTraces(cloneData(figure?.data), theme);
+    const layout = themedLayout(figure?.layout, theme, height, data);
+    await Plotly.newPlot(plot, data, layout, CONFIG);
+    plotted = true;
+    if (disposed) {
+      Plotly.purge(plot);
+      return;
+    }
+    lastWidth = plot.clientWidth;
+    if (typeof ResizeObserver === 'function') {
+      // plotly's `responsive` follows the window; a sidebar or cell resizes without one.
+      observer = new ResizeObserver(entries => {
+        const w = Math.round(entries[0]?.contentRect.width ?? 0);
+        if (!w || w === lastWidth) {
+          return;
+        }
+        lastWidth = w;
+        cancelAnimationFrame(frame);
+        frame = requestAnimationFrame(() => {
+          if (!disposed) {
+            void Plotly.Plots.resize(plot);
+          }
+        });
+      });
+      observer.observe(plot);
+    }
+  });
+
+  return {
+    node,
+    painted,
+    toPNG: async () => {
+      const Plotly = await loadPlotly();
+      await painted;
+      return Plotly.toImage(plot, {
+        format: 'png',
+        width: Math.max(plot.clientWidth, 480),
+        height,
+        scale: 2
+      });
+    },
+    dispose: () => {
+      disposed = true;
+      observer?.disconnect();
+      cancelAnimationFrame(frame);
+      if (plotted) {
+        void loadPlotly().then(P => P.purge(plot));
+      }
+    }
+  };
+}
+
+/** A dashboard chart widget: `{title, kind, figure}`. */
+export function renderChart(w: any, ctx: IWidgetContext): IWidgetView {
+  const view = renderPlot(w?.figure ?? {}, str(w?.title) || str(w?.figure?.layout?.title?.text), ctx);
+  view.node.dataset.kind = str(w?.kind);
+  return view;
+}

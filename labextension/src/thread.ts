@@ -1,0 +1,358 @@
+/**
+ * One conversation's thread: turns server events (already de-duplicated by the socket) into
+ * DOM. It knows nothing about sockets or REST; the panel feeds it events and optimistic user
+ * messages, and reads `busy` to show the typing indicator and the Stop button.
+ */
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { ArtifactCard, IArtifactActions, ToolCard, el } from './cards';
+import type {
+  IAssistantDoneEvent,
+  IMessageCreatedEvent,
+  IToolFinishedEvent,
+  IToolStartedEvent,
+  ServerEvent
+} from './protocol';
+import type { IArtifact } from './renderer';
+import { StreamingMarkdown } from './richtext';
+
+/** Distance from the bottom (px) within which new content keeps the thread pinned. */
+const STICKY_PX = 48;
+
+export interface IThreadOptions {
+  rendermime: IRenderMimeRegistry | null;
+  actions: IArtifactActions;
+  onInsertCode: (code: string) => void;
+  /** Shown while the thread is empty. */
+  empty: HTMLElement;
+}
+
+/** One assistant reply: tool cards, streamed Markdown, artifact cards. */
+interface ITurn {
+  node: HTMLElement;
+  tools: HTMLElement;
+  text: StreamingMarkdown;
+  artifacts: HTMLElement;
+  messageId: string | null;
+  done: boolean;
+}
+
+export class Thread {
+  constructor(private _options: IThreadOptions) {
+    this.node = el('div', 'penny-thread');
+    this.node.setAttribute('role', 'log');
+    this.node.setAttribute('aria-label', 'Conversation with Penny');
+    this.node.addEventListener('scroll', () => {
+      const t = this.node;
+      this._sticky = t.scrollHeight - t.scrollTop - t.clientHeight < STICKY_PX;
+    });
+    this._typing = el('div', 'penny-typing');
+    this._typing.setAttribute('aria-live', 'polite');
+    this._typingText = el('span', 'penny-typing-text');
+    this._typing.append(el('span', 'penny-typing-dots'), this._typingText);
+    this.reset(null);
+  }
+
+  readonly node: HTMLElement;
+
+  get conversationId(): string | null {
+    return this._conversationId;
+  }
+
+  /** True from a user message until its turn's `assistant.done` (or an error). */
+  get busy(): boolean {
+    return this._busy;
+  }
+
+  get busyChanged(): ISignal<this, boolean> {
+    return this._busyChanged;
+  }
+
+  /** Forget everything shown and start over for `conversationId`. */
+  reset(conversationId: string | null): void {
+    for (const turn of this._turns) {
+      turn.text.dispose();
+    }
+    for (const card of this._artifacts.values()) {
+      card.dispose();
+    }
+    this._conversationId = conversationId;
+    this._turns = [];
+    this._byMessage.clear();
+    this._current = null;
+    this._tools.clear();
+    this._artifacts.clear();
+    this._pendingUser = [];
+    this._sticky = true;
+    this.node.replaceChildren(this._options.empty);
+    this._setBusy(false);
+  }
+
+  /** Show what the person just sent, before the server confirms it. */
+  addPendingUser(content: string, clientMessageId: string, queued: boolean): void {
+    const node = this._appendUser(content);
+    node.dataset.clientMessageId = clientMessageId;
+    if (queued) {
+      node.dataset.queued = 'true';
+    }
+    this._pendingUser.push(node);
+    this._current = null;
+    this._setBusy(true);
+    this._scrollToBottom(true);
+  }
+
+  /** The queued messages went out. */
+  markSent(): void {
+    for (const node of this._pendingUser) {
+      delete node.dataset.queued;
+    }
+  }
+
+  markStopping(): void {
+    this._stopping = true;
+    this._renderTyping();
+  }
+
+  handle(event: ServerEvent): void {
+    if (!this._conversationId || event.conversationId !== this._conversationId) {
+      return;
+    }
+    switch (event.type) {
+      case 'message.created':
+        this._onMessageCreated(event);
+        break;
+      case 'assistant.delta': {
+        const turn = this._turnFor(event.messageId);
+        if (typeof event.text === 'string' && event.text) {
+          turn.text.append(event.text);
+        }
+        break;
+      }
+      case 'assistant.done':
+        this._onDone(event);
+        break;
+      case 'tool.started':
+      case 'tool.finished':
+        this._onTool(event);
+        break;
+      case 'artifact':
+        this._onArtifact(event.artifact);
+        break;
+      case 'error':
+        if (event.code === 'duplicate_message') {
+          break; // a resend after a reconnect that the server already had: nothing was lost
+        }
+        this._append(errorNode(event.message || event.code, event.code));
+        if (this._current) {
+          this._finishTurn(this._current, 'failed');
+        }
+        this._setBusy(false);
+        break;
+      default:
+        return;
+    }
+    this._renderTyping();
+    this._scrollToBottom();
+  }
+
+  /** An error that belongs to no event (e.g. a failed REST call), shown in the thread. */
+  showError(message: string): void {
+    this._append(errorNode(message, 'client'));
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private _onMessageCreated(event: IMessageCreatedEvent): void {
+    const message = event.message;
+    if (!message) {
+      return;
+    }
+    if (message.role === 'user') {
+      const cid = event.clientMessageId ?? message.clientMessageId;
+      const idx = cid ? this._pendingUser.findIndex(n => n.dataset.clientMessageId === cid) : -1;
+      const node = idx >= 0 ? this._pendingUser.splice(idx, 1)[0] : this._appendUser(message.content);
+      delete node.dataset.queued;
+      node.dataset.messageId = message.id;
+      this._current = null;
+      this._setBusy(true);
+      return;
+    }
+    if (message.role === 'assistant') {
+      // The stored message is the authority: replace whatever the deltas built.
+      const turn = this._turnFor(message.id);
+      turn.text.set(message.content ?? '');
+    }
+  }
+
+  private _onDone(event: IAssistantDoneEvent): void {
+    const turn = this._byMessage.get(event.messageId) ?? this._current;
+    if (turn) {
+      this._finishTurn(turn, event.status ?? 'complete');
+    }
+    this._setBusy(this._pendingUser.length > 0);
+  }
+
+  private _onTool(event: IToolStartedEvent | IToolFinishedEvent): void {
+    const card = this._tools.get(event.callId);
+    if (!card) {
+      const created = new ToolCard(event);
+      this._tools.set(event.callId, created);
+      this._turnFor(null).tools.append(created.node);
+    } else if (event.type === 'tool.started') {
+      card.started(event);
+    } else {
+      card.finished(event);
+    }
+  }
+
+  private _onArtifact(artifact: IArtifact): void {
+    if (!artifact?.id) {
+      return;
+    }
+    const known = this._artifacts.get(artifact.id);
+    if (known) {
+      known.update(artifact);
+      return;
+    }
+    const card = new ArtifactCard(artifact, this._options.actions);
+    this._artifacts.set(artifact.id, card);
+    this._turnFor(null).artifacts.append(card.node);
+  }
+
+  // ---------------------------------------------------------------- turns
+
+  /** The turn for `messageId`, or the open turn for events that name no message. */
+  private _turnFor(messageId: string | null): ITurn {
+    if (messageId) {
+      const known = this._byMessage.get(messageId);
+      if (known) {
+        return known;
+      }
+      const cur = this._current;
+      if (cur && !cur.done && cur.messageId === null) {
+        this._bind(cur, messageId);
+        return cur;
+      }
+    } else if (this._current && !this._current.done) {
+      return this._current;
+    }
+    const node = el('div', 'penny-message penny-message-assistant');
+    node.dataset.streaming = 'true';
+    const tools = el('div', 'penny-tools');
+    const textHost = el('div', 'penny-text');
+    const artifacts = el('div', 'penny-artifacts');
+    node.append(el('div', 'penny-role', 'Penny'), tools, textHost, artifacts);
+    const turn: ITurn = {
+      node,
+      tools,
+      text: new StreamingMarkdown(textHost, {
+        rendermime: this._options.rendermime,
+        onInsertCode: this._options.onInsertCode
+      }),
+      artifacts,
+      messageId: null,
+      done: false
+    };
+    if (messageId) {
+      this._bind(turn, messageId);
+    }
+    this._turns.push(turn);
+    this._current = turn;
+    this._append(node);
+    return turn;
+  }
+
+  private _bind(turn: ITurn, messageId: string): void {
+    turn.messageId = messageId;
+    turn.node.dataset.messageId = messageId;
+    this._byMessage.set(messageId, turn);
+  }
+
+  private _finishTurn(turn: ITurn, status: string): void {
+    turn.done = true;
+    delete turn.node.dataset.streaming;
+    turn.node.dataset.status = status;
+    if (status === 'cancelled' && !turn.node.querySelector('.penny-turn-note')) {
+      turn.node.append(el('div', 'penny-turn-note', 'Stopped.'));
+    } else if (status === 'failed' && !turn.node.querySelector('.penny-turn-note')) {
+      turn.node.append(el('div', 'penny-turn-note', 'This answer failed part way.'));
+    }
+    if (this._current === turn) {
+      this._current = null;
+    }
+  }
+
+  // ---------------------------------------------------------------- DOM
+
+  private _setBusy(busy: boolean): void {
+    if (busy !== this._busy) {
+      this._busy = busy;
+      this._stopping = false;
+      this._busyChanged.emit(busy);
+    }
+    this._renderTyping();
+  }
+
+  private _renderTyping(): void {
+    if (!this._busy) {
+      this._typing.remove();
+      return;
+    }
+    const running = [...this._tools.values()].find(c => c.node.dataset.status === 'running');
+    this._typingText.textContent = this._stopping
+      ? 'Stopping…'
+      : running
+        ? `Running ${running.node.dataset.tool}…`
+        : 'Penny is working…';
+    this.node.append(this._typing); // (re)attach as the last child
+  }
+
+  private _appendUser(content: string): HTMLElement {
+    const node = el('div', 'penny-message penny-message-user');
+    node.append(el('div', 'penny-role', 'You'), el('div', 'penny-text penny-user-text', content));
+    this._append(node);
+    return node;
+  }
+
+  private _append(node: HTMLElement): void {
+    this._options.empty.remove();
+    if (this._typing.isConnected) {
+      this.node.insertBefore(node, this._typing);
+    } else {
+      this.node.append(node);
+    }
+    this._scrollToBottom();
+  }
+
+  private _scrollToBottom(force = false): void {
+    if (force || this._sticky) {
+      // After layout, so a just-rendered preview counts.
+      requestAnimationFrame(() => {
+        this.node.scrollTop = this.node.scrollHeight;
+      });
+      this._sticky = true;
+    }
+  }
+
+  private _conversationId: string | null = null;
+  private _turns: ITurn[] = [];
+  private _byMessage = new Map<string, ITurn>();
+  private _current: ITurn | null = null;
+  private _tools = new Map<string, ToolCard>();
+  private _artifacts = new Map<string, ArtifactCard>();
+  private _pendingUser: HTMLElement[] = [];
+  private _busy = false;
+  private _stopping = false;
+  private _sticky = true;
+  private _typing: HTMLElement;
+  private _typingText: HTMLElement;
+  private _busyChanged = new Signal<this, boolean>(this);
+}
+
+function errorNode(message: string, code: string): HTMLElement {
+  const node = el('div', 'penny-error', message || 'Something went wrong.');
+  node.setAttribute('role', 'alert');
+  node.dataset.code = code;
+  return node;
+}
