@@ -46,9 +46,6 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30000;
 const PING_INTERVAL_MS = 25000;
 const MAX_QUEUE = 50;
-/** While a turn that started on an older socket is still open, ask for its events this often. */
-const CATCH_UP_MS = 1000;
-const CATCH_UP_MAX = 300;
 /** Close codes after which retrying is pointless until the page is reloaded. */
 const FATAL_CLOSE_CODES = new Set([1008, 4001, 4003]);
 
@@ -58,8 +55,6 @@ interface IFollowed {
   exists: boolean;
   /** lastSeq at which a resume was requested and not yet answered, else null. */
   resumeFrom: number | null;
-  /** A user message is in and its `assistant.done` is not. */
-  turnOpen: boolean;
 }
 
 export class PennySocket {
@@ -130,8 +125,7 @@ export class PennySocket {
     this._followed.set(conversationId, {
       lastSeq: 0,
       exists: replay,
-      resumeFrom: null,
-      turnOpen: false
+      resumeFrom: null
     });
     if (replay) {
       this._resume(conversationId);
@@ -145,10 +139,6 @@ export class PennySocket {
   /** Send a frame now, or queue it (message, cancel) until the connection is back. */
   send(frame: ClientFrame): SendResult {
     if (frame.type === 'message' && frame.conversationId) {
-      const f = this._followed.get(frame.conversationId);
-      if (f) {
-        f.turnOpen = true;
-      }
       if (frame.clientMessageId) {
         this._unacked.set(frame.clientMessageId, frame);
       }
@@ -254,11 +244,6 @@ export class PennySocket {
     }
     f.lastSeq = seq;
     f.resumeFrom = null;
-    if (event.type === 'message.created' && event.message?.role === 'user') {
-      f.turnOpen = true;
-    } else if (event.type === 'assistant.done') {
-      f.turnOpen = false;
-    }
     return true;
   }
 
@@ -286,33 +271,12 @@ export class PennySocket {
       for (const frame of this._unacked.values()) {
         this._sendNow(frame);
       }
-      this._startCatchUp();
     }
     const queued = this._queue.splice(0);
     for (const frame of queued) {
       this.send(frame);
     }
     this._emitStatus();
-  }
-
-  /**
-   * The server streams a running turn to the socket that started it. After a reconnect, a turn
-   * still open on the old socket reaches us only through `resume`: poll until it is done.
-   */
-  private _startCatchUp(): void {
-    this._stopCatchUp();
-    let rounds = 0;
-    this._catchUpTimer = window.setInterval(() => {
-      const open = [...this._followed].filter(([, f]) => f.turnOpen && f.exists);
-      if (!open.length || ++rounds > CATCH_UP_MAX || !this._ready) {
-        this._stopCatchUp();
-        return;
-      }
-      for (const [cid, f] of open) {
-        f.resumeFrom = null;
-        this._resume(cid);
-      }
-    }, CATCH_UP_MS);
   }
 
   private _resume(conversationId: string): void {
@@ -400,16 +364,8 @@ export class PennySocket {
     }
   }
 
-  private _stopCatchUp(): void {
-    if (this._catchUpTimer !== null) {
-      window.clearInterval(this._catchUpTimer);
-      this._catchUpTimer = null;
-    }
-  }
-
   private _stopTimers(): void {
     this._stopPing();
-    this._stopCatchUp();
   }
 
   private _setStatus(patch: Partial<IConnectionStatus>): void {
@@ -433,7 +389,6 @@ export class PennySocket {
   private _disposed = false;
   private _retryTimer: number | null = null;
   private _pingTimer: number | null = null;
-  private _catchUpTimer: number | null = null;
   private _queue: ClientFrame[] = [];
   private _unacked = new Map<string, ClientFrame>();
   private _followed = new Map<string, IFollowed>();

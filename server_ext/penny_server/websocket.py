@@ -30,7 +30,7 @@ def _protocol():
 
 
 class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    # Open sockets, so a `typing` frame reaches the same person's other tabs.
+    # Open sockets, so conversation events and `typing` reach the same person's other tabs.
     _open: set["ChatSocket"] = set()
 
     @ws_authenticated
@@ -61,7 +61,13 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             pass
 
     async def emit(self, event: dict[str, Any]) -> None:
-        self.send(event)
+        """Conversation events go to every open socket of the same person (other tabs, and the socket
+        that replaced one that dropped mid-answer); the rest only to this one."""
+        if not event.get("conversationId"):
+            return self.send(event)
+        for sock in list(ChatSocket._open):
+            if getattr(sock, "principal", None) == self.principal:
+                sock.send(event)
 
     def send_failure(self, err: PennyError, conversation_id: str | None = None) -> None:
         self.send(_protocol().ErrorEvent(code=err.code, message=err.message, conversation_id=conversation_id,

@@ -86,6 +86,17 @@ async def test_the_other_tenant_cannot_see_or_touch_a_conversation(api, open_soc
         ["Show me company KPIs for this month"]
 
 
+async def test_another_tenants_socket_hears_nothing_of_a_conversation(open_socket):
+    alice = await open_socket(headers=as_("alice"))
+    carol = await open_socket(headers=as_("carol"))
+    bob = await open_socket(headers=as_("bob"))
+    await alice.send({"type": "message", "content": "open the finance snapshot dashboard", "conversationId": "c9"})
+    await alice.until("assistant.done")
+    for other in (carol, bob):  # a colleague's private conversation, and another company
+        await other.send({"type": "ping"})
+        assert (await other.next())["type"] == "pong", "nothing else was queued on this socket"
+
+
 async def test_each_tenant_computes_on_its_own_warehouse(api):
     _, a = await api("POST", "tools", "get_company_kpis", "execute", body={"params": {}}, headers=as_("alice"))
     _, b = await api("POST", "tools", "get_company_kpis", "execute", body={"params": {}}, headers=as_("bob"))

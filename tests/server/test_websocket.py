@@ -157,3 +157,13 @@ async def test_unauthenticated_socket_is_refused(jp_ws_fetch):
     with pytest.raises(HTTPClientError) as e:
         await jp_ws_fetch("penny", "ws", headers={"Authorization": ""})
     assert e.value.code == 403
+
+
+async def test_a_second_tab_of_the_same_person_sees_the_answer_stream(open_socket):
+    tab1, tab2 = await open_socket(), await open_socket()
+    await tab1.send({**SEED_MESSAGE, "conversationId": "conv_tabs"})
+    seen1 = await tab1.until("assistant.done")
+    seen2 = await tab2.until("assistant.done")
+    assert [e["seq"] for e in seen2] == [e["seq"] for e in seen1]
+    await tab2.send({"type": "typing", "conversationId": "conv_tabs"})
+    assert (await tab1.next())["type"] == "typing"
