@@ -48,6 +48,23 @@ class PennyConfig(Configurable):
     ollama_host = Unicode(help="Ollama server URL; default from OLLAMA_HOST.").tag(config=True)
 
     tool_timeout = Float(30.0, help="Seconds a tool call may run.").tag(config=True)
+    tool_retries = Integer(2, help="Retries (with backoff) for a tool call that failed transiently.").tag(config=True)
+    rate_limit_user = Unicode(
+        "120/minute", help="Tool calls one user may make (a `limits` rate string, e.g. '120/minute')."
+    ).tag(config=True)
+    rate_limit_tools = Dict(
+        default_value={"run_sql": "30/minute"}, key_trait=Unicode(), value_trait=Unicode(),
+        help="Per-tool limits for each user, on top of rate_limit_user.",
+    ).tag(config=True)
+    sql_row_cap = Integer(10_000, help="Rows run_sql returns at most (the result says it was truncated).").tag(config=True)
+    sql_timeout = Float(10.0, help="Seconds a run_sql query may run before it is interrupted.").tag(config=True)
+    warehouse_memory_limit = Unicode("1GB", help="DuckDB memory_limit per tenant warehouse connection.").tag(config=True)
+    tenant_sources = Dict(
+        help="Tenant -> where its data lives instead of a generated demo: {'duckdb': '/path/file.duckdb'} or "
+        "{'tables': {'invoices': 's3://bucket/invoices/*.parquet', ...}, 's3': {'endpoint_url': ..., ...}}. "
+        "See the README, 'Your own data'."
+    ).tag(config=True)
+    load_plugins = Bool(True, help="Load third-party tools registered under the `penny.tools` entry point.").tag(config=True)
     max_frame_bytes = Integer(1 << 20, help="Largest WebSocket frame accepted.").tag(config=True)
     kpi_query_threads = Integer(2, help="DuckDB threads per tenant warehouse connection.").tag(config=True)
 
