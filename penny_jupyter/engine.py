@@ -43,13 +43,19 @@ class Engine:
     def tools(self):
         from .tools.registry import default_registry
 
-        return default_registry()
+        return default_registry(load_plugins=self.config.load_plugins)
+
+    @cached_property
+    def audit(self):
+        from .tools.audit import AuditLog
+
+        return AuditLog(self.db)
 
     @cached_property
     def executor(self):
         from .tools.executor import ToolExecutor
 
-        return ToolExecutor(self.tools, self.warehouses, self.artifacts, self.config)
+        return ToolExecutor(self.tools, self.warehouses, self.artifacts, self.config, audit=self.audit)
 
     @cached_property
     def router(self):

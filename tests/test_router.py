@@ -29,7 +29,47 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("text,tool,params", CASES)
+QM = "query_metric"
+METRIC_CASES = [
+    ("revenue by month this year", QM, {"metric": "revenue", "period": "YTD", "grain": "month"}),
+    ("churn by region last quarter", QM, {"metric": "churn", "period": "previous quarter", "by": "region"}),
+    ("top 10 customers by ARR", QM, {"metric": "arr", "by": "customer", "top": 10}),
+    ("MRR trend last 6 months", QM, {"metric": "mrr", "period": "last 6 months"}),
+    ("new customers by segment QTD", QM, {"metric": "new_customers", "period": "QTD", "by": "segment"}),
+    ("win rate by region this year", QM, {"metric": "win_rate", "period": "YTD", "by": "region"}),
+    ("Revenue By Month This Year", QM, {"metric": "revenue", "period": "YTD", "grain": "month"}),
+    ("REVENUE BY MONTH YTD", QM, {"metric": "revenue", "period": "YTD", "grain": "month"}),
+    ("revnue by month this year", QM, {"metric": "revenue", "period": "YTD", "grain": "month"}),
+    ("churn by regoin last quater", QM, {"metric": "churn", "period": "previous quarter", "by": "region"}),
+    ("top 10 custmers by arr", QM, {"metric": "arr", "by": "customer", "top": 10}),
+    ("top five regions by revenue", QM, {"metric": "revenue", "by": "region", "top": 5}),
+    ("sales by segment previous year", QM, {"metric": "revenue", "period": "previous year", "by": "segment"}),
+    ("spend by department last 3 months", QM, {"metric": "spend", "period": "last 3 months", "by": "department"}),
+    ("incidents by severity over the past 30 days", QM,
+     {"metric": "incidents", "period": "last 30 days", "by": "severity"}),
+    ("weekly tickets last 8 weeks", QM, {"metric": "tickets", "period": "last 8 weeks", "grain": "week"}),
+    ("revenue in EMEA by month", QM, {"metric": "revenue", "grain": "month", "filters": {"region": "EMEA"}}),
+    ("monthly recurring revenue trend this year", QM, {"metric": "mrr", "period": "YTD"}),
+    ("headcount by department", QM, {"metric": "headcount", "by": "department"}),
+    ("show me the pipeline by region", QM, {"metric": "pipeline", "by": "region"}),
+    ("quarterly revenue last 2 years", QM, {"metric": "revenue", "period": "last 2 years", "grain": "quarter"}),
+    ("ARR last month", QM, {"metric": "arr", "period": "previous month"}),
+    ("net burn by region last month", QM, {"metric": "burn", "period": "previous month", "by": "region"}),
+    ("MTTR by service this quarter", QM, {"metric": "mttr", "period": "QTD", "by": "service"}),
+    ("biggest customers by revenue this year", QM, {"metric": "revenue", "period": "YTD", "by": "customer", "top": 10}),
+    ("what data do you have?", "describe_data", {}),
+    ("What tables are there", "describe_data", {}),
+    ("which metrics can I ask about", "describe_data", {}),
+    ("SELECT * FROM customers", "run_sql", {"query": "SELECT * FROM customers"}),
+    ("select region, sum(amount) from invoices group by 1;", "run_sql",
+     {"query": "select region, sum(amount) from invoices group by 1"}),
+    ("with x as (select 1 as a) select * from x", "run_sql", {"query": "with x as (select 1 as a) select * from x"}),
+    ("FROM invoices LIMIT 5", "run_sql", {"query": "FROM invoices LIMIT 5"}),
+    ("can you run this?\n```sql\nselect count(*) from deals\n```", "run_sql", {"query": "select count(*) from deals"}),
+]
+
+
+@pytest.mark.parametrize("text,tool,params", CASES + METRIC_CASES)
 def test_routes(text, tool, params):
     route = BuiltinRouter(units=UNITS).route(text)
     assert route is not None, text
@@ -39,3 +79,20 @@ def test_routes(text, tool, params):
 @pytest.mark.parametrize("text", ["what's the weather in Lisbon?", "write me a poem", "hello"])
 def test_unroutable(text):
     assert BuiltinRouter(units=UNITS).route(text) is None
+
+
+@pytest.mark.parametrize("text", ["select the top customers from EMEA", "With EMEA, what did revenue do?"])
+def test_english_that_starts_like_sql_is_not_sql(text):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert route is None or route.tool != "run_sql"
+
+
+def test_confidence_reflects_how_sure_the_router_is():
+    r = BuiltinRouter(units=UNITS)
+    exact = r.route("churn by region last quarter")
+    typo = r.route("churn by regoin last quater")
+    bare = r.route("revenue")
+    sql = r.route("SELECT 1")
+    assert sql.confidence > exact.confidence > typo.confidence
+    assert bare.tool == "query_metric" and bare.confidence < exact.confidence
+    assert all(0 < x.confidence <= 1 for x in (exact, typo, bare, sql))

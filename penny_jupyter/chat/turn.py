@@ -74,7 +74,8 @@ class ChatService:
     # ------------------------------------------------------------------ a direct tool call
     async def execute_tool(self, who: Principal, tool: str, params: dict[str, Any], emit: Emit,
                            conversation_id: str | None = None) -> Outcome:
-        call = self.executor.prepare(tool, params)  # raises before anything is stored
+        call = self.executor.prepare(tool, params, who)  # raises before anything is stored
+        self.executor.admit(who, call)  # RateLimited (with retry_after) before tool.started, too
         if conversation_id:
             self.conversations.get_or_create(who, conversation_id, title=f"{tool}")
         send = _Recorder(self.conversations, who, conversation_id, emit)
@@ -123,7 +124,7 @@ class _Turn:
 
         await self.delta(_intro(route.tool, route.params))
         try:
-            call = self.chat.executor.prepare(route.tool, route.params)
+            call = self.chat.executor.prepare(route.tool, route.params, self.who)
         except PennyError as e:
             await self.delta(f"\n\nI could not run that: {e.message}")
             await self.finish("complete")
@@ -141,6 +142,9 @@ class _Turn:
             if outcome.artifacts:
                 await self.delta(f"\n\nThe dashboard is attached below; `%penny show {outcome.artifacts[0]['id']}` "
                                  "puts it in a notebook cell.")
+        elif outcome.error is not None and outcome.error.code == "rate_limited":
+            await self.delta(f"\n\nI did not run {call.tool.name}: you have made too many tool calls for now. "
+                             f"{outcome.error.message[0].upper()}{outcome.error.message[1:]}.")
         else:
             await self.delta(f"\n\n{call.tool.name} failed: {outcome.error.message if outcome.error else 'unknown error'}")
         await self.finish("complete")
@@ -166,6 +170,8 @@ def _finished(outcome: Outcome) -> dict[str, Any]:
         event["artifactId"] = outcome.artifacts[0]["id"]
     if outcome.error:
         event["error"] = outcome.error.to_dict()
+        if outcome.error.retry_after:
+            event["error"]["retryAfter"] = outcome.error.retry_after
     return event
 
 
@@ -178,6 +184,16 @@ def _intro(tool: str, params: dict[str, Any]) -> str:
     if tool == "load_dashboard":
         name = params["slug"].replace("-", " ")
         return f"Opening the **{name}** dashboard{(' for ' + period) if period else ''}."
+    if tool == "query_metric":
+        what = str(params.get("metric", "the metric")).replace("_", " ")
+        by = f" by {params['by']}" if params.get("by") else ""
+        top = f" (top {params['top']})" if params.get("top") else ""
+        when = PERIOD_WORDS.get(str(params.get("period", "")), params.get("period") or "")
+        return f"Looking up **{what}**{by}{top}{(' for ' + when) if when else ''}…"
+    if tool == "describe_data":
+        return "Listing the tables and metrics I can see…"
+    if tool == "run_sql":
+        return "Running your query against the warehouse…"
     return f"Running {tool}."
 
 

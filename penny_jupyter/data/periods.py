@@ -2,13 +2,19 @@
 
 The previous span starts at the previous month/quarter/year start and ends at the same offset,
 with the day of month clipped (Mar 31 -> Feb 28/29), so "vs last month" compares like with like.
+
+`parse_period` also reads the everyday forms query_metric accepts: "last N days|weeks|months|
+quarters|years" (a rolling span of that length ending today, compared with the same number of
+days just before it), "previous month|quarter|year|week" (the last complete calendar one, compared
+with the one before it; "last month" means the same) and explicit ISO start/end dates.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from ..errors import InvalidParams
 
@@ -26,6 +32,8 @@ class Period:
     end: dt.date
     prev_start: dt.date
     prev_end: dt.date
+    title: str = ""  # label of a parsed period ("last 30 days"); MTD/QTD/YTD use _NAMES
+    compare_text: str = ""
 
     def __iter__(self):
         # lets callers unpack: start, end, prev_start, prev_end = resolve_period(...)
@@ -33,11 +41,11 @@ class Period:
 
     @property
     def label(self) -> str:
-        return _NAMES[self.kind][0]
+        return self.title or _NAMES[self.kind][0]
 
     @property
     def comparison(self) -> str:
-        return _NAMES[self.kind][1]
+        return self.compare_text or _NAMES[self.kind][1]
 
     @property
     def days(self) -> int:
@@ -77,3 +85,89 @@ def resolve_period(kind: str, today: dt.date) -> Period:
     start = period_start(kind, today)
     n = _MONTHS[kind]
     return Period(kind, start, today, shift_months(start, -n), shift_months(today, -n))
+
+
+# ---- free-form periods (query_metric) ---------------------------------------------------------------
+
+PERIOD_FORMS = ("MTD", "QTD", "YTD", "last N days", "last N weeks", "last N months", "last N quarters",
+                "last N years", "previous week", "previous month", "previous quarter", "previous year",
+                "today", "yesterday")
+_UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+_ALIASES = {"this month": "MTD", "month to date": "MTD", "this quarter": "QTD", "quarter to date": "QTD",
+            "this year": "YTD", "year to date": "YTD"}
+_ROLLING = re.compile(r"^(?:last|past|trailing)\s+(\d+)\s+(day|week|month|quarter|year)s?$")
+_PREVIOUS = re.compile(r"^(?:previous|last|prior)\s+(week|month|quarter|year)$")
+
+
+def _rolling(n: int, unit: str, today: dt.date) -> Period:
+    if n < 1:
+        raise InvalidParams("a rolling period needs at least 1 unit, e.g. 'last 30 days'")
+    if unit in ("day", "week"):
+        start = today - dt.timedelta(days=n * (7 if unit == "week" else 1) - 1)
+    else:
+        start = shift_months(today, -n * _UNIT_MONTHS[unit]) + dt.timedelta(days=1)
+    span = f"{n} {unit}{'s' if n != 1 else ''}"
+    return custom_period(start, today, title=f"last {span}", compare_text=f"the {span} before")
+
+
+def _previous(unit: str, today: dt.date) -> Period:
+    if unit == "week":
+        start = today - dt.timedelta(days=today.weekday() + 7)  # Monday of last ISO week
+        return custom_period(start, start + dt.timedelta(days=6), title="previous week",
+                             compare_text="the week before")
+    n = _UNIT_MONTHS[unit]
+    cur_start = period_start({"month": "MTD", "quarter": "QTD", "year": "YTD"}[unit], today)
+    start = shift_months(cur_start, -n)
+    prev_start = shift_months(start, -n)
+    return Period(f"previous {unit}", start, cur_start - dt.timedelta(days=1), prev_start,
+                  start - dt.timedelta(days=1), title=f"previous {unit}", compare_text=f"the {unit} before")
+
+
+def custom_period(start: dt.date, end: dt.date, title: str = "", compare_text: str = "") -> Period:
+    """[start, end] compared with the span of the same number of days just before it."""
+    if start > end:
+        raise InvalidParams(f"the period starts ({start}) after it ends ({end})")
+    days = (end - start).days + 1
+    prev_end = start - dt.timedelta(days=1)
+    return Period("custom" if not title else title, start, end, prev_end - dt.timedelta(days=days - 1), prev_end,
+                  title=title or "custom range", compare_text=compare_text or f"the previous {days} days")
+
+
+def _iso(value: str | dt.date, name: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidParams(f"{name} {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def parse_period(text: str | None, today: dt.date, start: str | dt.date | None = None,
+                 end: str | dt.date | None = None) -> Period:
+    """A period from its everyday name (see PERIOD_FORMS) or explicit ISO `start`/`end` dates."""
+    if start is not None or end is not None:
+        if text:
+            raise InvalidParams("give either a named period or start/end dates, not both")
+        if start is None:
+            raise InvalidParams("an explicit range needs a start date (end defaults to today)")
+        a, b = _iso(start, "start"), _iso(end, "end") if end is not None else today
+        return custom_period(a, b, title=f"{a.isoformat()} to {b.isoformat()}")
+    key = re.sub(r"\s+", " ", (text or "YTD").strip().lower())
+    key = _ALIASES.get(key, key)
+    if key.upper() in PERIODS:
+        return resolve_period(key.upper(), today)
+    if key in ("today", "yesterday"):
+        d = today - dt.timedelta(days=key == "yesterday")
+        return custom_period(d, d, title=key, compare_text="the day before")
+    if m := _ROLLING.match(key):
+        return _rolling(int(m.group(1)), m.group(2), today)
+    if m := _PREVIOUS.match(key):
+        return _previous(m.group(1), today)
+    raise InvalidParams(f"unknown period {text!r}: use one of {', '.join(PERIOD_FORMS)}, "
+                        "or explicit start/end dates (YYYY-MM-DD)")
+
+
+def year_earlier(p: Period) -> Period:
+    """The same span, compared with the same dates one year earlier (Feb 29 clips to Feb 28)."""
+    return replace(p, prev_start=shift_months(p.start, -12), prev_end=shift_months(p.end, -12),
+                   compare_text="the same dates last year")

@@ -8,6 +8,7 @@ configuration locked, so not even SQL run by a tool can widen what it may read.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 
     from ..settings import PennyConfig
 
-MEMORY_LIMIT = "1GB"
 
 
 class Warehouses:
@@ -27,7 +27,10 @@ class Warehouses:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._conns: dict[str, "duckdb.DuckDBPyConnection"] = {}
+        self._conn_paths: dict[str, Path] = {}
+        self._retired: list["duckdb.DuckDBPyConnection"] = []
         self._checked: set[str] = set()
+        self._sources: dict[str, tuple[Path, float]] = {}  # tenant -> (built file, when last checked)
 
     def path(self, tenant: str) -> Path:
         check_tenant_name(tenant)
@@ -38,6 +41,46 @@ class Warehouses:
             return self._locks.setdefault(tenant, threading.Lock())
 
     def ensure(self, tenant: str) -> Path:
+        """The file the tenant's queries read: its own data when `tenant_sources` names it (see
+        `sources.py`), else its generated demo warehouse."""
+        check_tenant_name(tenant)
+        source = (self.config.tenant_sources or {}).get(tenant)
+        if source is not None:
+            return self._ensure_source(tenant, source)
+        return self._ensure_demo(tenant)
+
+    def _ensure_source(self, tenant: str, source: dict) -> Path:
+        from . import sources
+
+        sources.validate(tenant, source)
+        if "duckdb" in source:
+            p = Path(source["duckdb"]).expanduser()
+            if not p.is_file():
+                raise sources.SourceUnavailable(
+                    f"the warehouse file for tenant {tenant!r} ({p}) does not exist; check tenant_sources "
+                    "in the Penny config", retry_after=30)
+            return p
+        known = self._sources.get(tenant)
+        if known and known[0].exists() and time.monotonic() - known[1] < sources.CHECK_SECONDS:
+            return known[0]
+        with self._lock(tenant):
+            known = self._sources.get(tenant)
+            if known and known[0].exists() and time.monotonic() - known[1] < sources.CHECK_SECONDS:
+                return known[0]
+            digest = sources.fingerprint(tenant, source)
+            p = sources.source_path(self.config.data_path, tenant, digest)
+            if not p.exists():
+                sources.build(tenant, source, p)
+                sources.remove_stale(self.config.data_path, tenant, keep=p)
+            self._sources[tenant] = (p, time.monotonic())
+            return p
+
+    def refresh(self, tenant: str) -> Path:
+        """Re-check a tenant's own data now (rebuild if its files changed), instead of within CHECK_SECONDS."""
+        self._sources.pop(tenant, None)
+        return self.ensure(tenant)
+
+    def _ensure_demo(self, tenant: str) -> Path:
         """Generate the tenant's demo warehouse the first time it is needed, and again when a generated
         demo has fallen behind today (its "this month" would be empty). A file we did not generate
         (no `warehouse_info` table) is never touched."""
@@ -57,15 +100,19 @@ class Warehouses:
         return p
 
     def connection(self, tenant: str) -> "duckdb.DuckDBPyConnection":
-        conn = self._conns.get(tenant)
-        if conn is not None:
-            return conn
         p = self.ensure(tenant)
+        conn = self._conns.get(tenant)
+        if conn is not None and self._conn_paths.get(tenant) == p:
+            return conn
         with self._lock(tenant):
             conn = self._conns.get(tenant)
-            if conn is None:
-                conn = _open_locked(p, threads=self.config.kpi_query_threads)
+            if conn is None or self._conn_paths.get(tenant) != p:
+                if conn is not None:  # its own data was rebuilt: new cursors read the new file
+                    self._retired.append(conn)  # in-flight queries finish on the old one
+                conn = _open_locked(p, threads=self.config.kpi_query_threads,
+                                    memory_limit=self.config.warehouse_memory_limit)
                 self._conns[tenant] = conn
+                self._conn_paths[tenant] = p
         return conn
 
     def cursor(self, tenant: str) -> "duckdb.DuckDBPyConnection":
@@ -75,7 +122,9 @@ class Warehouses:
     def close(self) -> None:
         with self._guard:
             conns, self._conns = self._conns, {}
-        for c in conns.values():
+            retired, self._retired = self._retired, []
+            self._conn_paths.clear()
+        for c in [*conns.values(), *retired]:
             try:
                 c.close()
             except Exception:  # closing is best effort at shutdown
@@ -93,16 +142,22 @@ def _demo_end_date(path: Path):
             return None
 
 
-def _open_locked(path: Path, *, threads: int) -> "duckdb.DuckDBPyConnection":
+def _open_locked(path: Path, *, threads: int, memory_limit: str = "1GB") -> "duckdb.DuckDBPyConnection":
     import duckdb
 
-    conn = duckdb.connect(str(path), read_only=True, config={
-        "enable_external_access": False,
-        "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False,
-        "allow_community_extensions": False,
-        "threads": max(1, int(threads)),
-        "memory_limit": MEMORY_LIMIT,
-    })
+    from .sources import SourceUnavailable
+
+    try:
+        conn = duckdb.connect(str(path), read_only=True, config={
+            "enable_external_access": False,
+            "autoload_known_extensions": False,
+            "autoinstall_known_extensions": False,
+            "allow_community_extensions": False,
+            "threads": max(1, int(threads)),
+            "memory_limit": memory_limit,
+        })
+    except duckdb.Error as e:  # not a DuckDB file, a newer format, locked by a writer elsewhere...
+        msg = " ".join(str(e).split())[:300]
+        raise SourceUnavailable(f"the warehouse file {path} cannot be opened: {msg}", retry_after=30) from None
     conn.execute("SET lock_configuration = true")
     return conn

@@ -37,7 +37,7 @@ class LocalSession:
 
     def run_tool(self, tool: str, params: dict[str, Any]):
         executor = self.engine.executor
-        call = executor.prepare(tool, params)
+        call = executor.prepare(tool, params, self.principal)
         outcome = self._pool.submit(asyncio.run, executor.run(self.principal, call)).result()
         if not outcome.ok:
             raise outcome.error

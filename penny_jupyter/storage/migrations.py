@@ -20,8 +20,13 @@ def _v1_initial(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v2_audit(conn: Connection) -> None:
+    schema.audit.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: conversations, messages, events, artifacts", _v1_initial),
+    (2, "audit: append-only, hash-chained per tenant", _v2_audit),
 ]
 
 

@@ -58,6 +58,26 @@ artifacts = Table(
     Index("ix_artifacts_conv", "tenant", "conversation_id"),
 )
 
+# Append-only record of every tool call. Each row's hash covers the previous row's hash of the same
+# tenant, so an edited or removed row breaks the chain from there on. (tenant, prev_hash) is unique:
+# two writers that read the same chain head cannot both append after it.
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("user", String(256), nullable=False),
+    Column("tool", String(128), nullable=False),
+    Column("params_digest", String(64), nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("row_count", Integer),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("tenant", "prev_hash", name="uq_audit_chain"),
+    Index("ix_audit_tenant_id", "tenant", "id"),
+)
+
 migrations_table = Table(
     "penny_migrations", metadata,
     Column("version", Integer, primary_key=True),

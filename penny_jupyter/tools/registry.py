@@ -7,17 +7,29 @@ A tool is a name, a description, a pydantic model of its parameters and a plain 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from pydantic import BaseModel
 
-from ..errors import NotFound, PennyError
+from ..errors import NotFound, PennyError, Unavailable
 
 if TYPE_CHECKING:
     from ..data.warehouse import Warehouses
     from ..settings import PennyConfig
     from ..tenancy import Principal
+
+log = logging.getLogger("penny.tools")
+
+PLUGIN_GROUP = "penny.tools"
+
+
+class TransientError(Unavailable):
+    """A failure worth trying again (a backend briefly away, a lock held elsewhere). A tool raises it to
+    ask the executor to retry with backoff; anything else it raises is final."""
+
+    code = "transient"
 
 
 @dataclass
@@ -74,6 +86,9 @@ class Tool:
     params: type[BaseModel]
     run: Callable[[ToolContext, Any], ToolResult]
     title: str = ""
+    # True for tools that never block (no I/O, microseconds): the executor runs them on the event loop
+    # instead of a worker thread. Only for tools that cannot hang; the timeout cannot stop them.
+    inline: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -108,12 +123,79 @@ class ToolRegistry:
         return sorted(self._tools)
 
 
-def default_registry() -> ToolRegistry:
-    """The built-in tools. Imported lazily: DuckDB and plotly load on first use, not at server start."""
+def default_registry(load_plugins: bool = False) -> ToolRegistry:
+    """The built-in tools, then (if asked) third-party tools from the `penny.tools` entry point group.
+
+    Imported lazily: DuckDB and plotly load on first use, not at server start. A plugin that fails to
+    load, is not a Tool, or takes a name already taken is skipped with a warning: it never stops the server.
+    """
     from .dashboards import LOAD_DASHBOARD
     from .kpis import GET_COMPANY_KPIS
 
     reg = ToolRegistry()
     reg.register(GET_COMPANY_KPIS)
     reg.register(LOAD_DASHBOARD)
+    for module, names in (("metrics", ("QUERY_METRIC", "DESCRIBE_DATA")), ("sql", ("RUN_SQL",))):
+        for tool in _builtin(module, names):
+            reg.register(tool)
+    if load_plugins:
+        load_plugin_tools(reg)
     return reg
+
+
+def _builtin(module: str, names: tuple[str, ...]) -> list[Tool]:
+    """Built-ins whose modules are still being written: absent is tolerated (with a warning); present
+    but broken is a bug and raises."""
+    import importlib
+
+    full = f"{__package__}.{module}"
+    try:
+        mod = importlib.import_module(full)
+    except ModuleNotFoundError as e:
+        if e.name != full:
+            raise
+        log.warning("built-in tool module %s is not there yet; %s not offered", full, ", ".join(names))
+        return []
+    return [getattr(mod, n) for n in names]
+
+
+def load_plugin_tools(reg: ToolRegistry, group: str = PLUGIN_GROUP) -> list[str]:
+    """Register the tools of every `penny.tools` entry point; returns the names added.
+
+    An entry point names a Tool, a list of Tools, or a callable returning either."""
+    from importlib.metadata import entry_points
+
+    added: list[str] = []
+    try:
+        eps = list(entry_points(group=group))
+    except Exception:  # broken metadata in some installed distribution
+        log.warning("could not read the %s entry points; no plugin tools loaded", group, exc_info=True)
+        return added
+    for ep in eps:
+        origin = f"{ep.name} = {ep.value}"
+        try:
+            obj = ep.load()
+            tools = _as_tools(obj() if callable(obj) and not isinstance(obj, Tool) else obj)
+        except Exception as e:
+            log.warning("plugin tool %s skipped: it failed to load (%s: %s)", origin, type(e).__name__, e)
+            continue
+        for tool in tools:
+            if tool is None:
+                log.warning("plugin tool %s skipped: it is not a penny Tool with a pydantic params model", origin)
+                continue
+            if tool.name in reg.names():
+                log.warning("plugin tool %s skipped: the name %r is already taken", origin, tool.name)
+                continue
+            reg.register(tool)
+            added.append(tool.name)
+    return added
+
+
+def _as_tools(obj: Any) -> list[Tool | None]:
+    items = [obj] if isinstance(obj, Tool) else list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    ok = []
+    for t in items:
+        valid = (isinstance(t, Tool) and isinstance(t.name, str) and t.name and callable(t.run)
+                 and isinstance(t.params, type) and issubclass(t.params, BaseModel))
+        ok.append(t if valid else None)
+    return ok

@@ -10,7 +10,7 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from penny_jupyter.errors import BadRequest, NotFound, PennyError, Unauthorized
+from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, Unauthorized
 from tornado import web
 
 from .auth import principal_for
@@ -242,6 +242,23 @@ class ArtifactDownloadHandler(PennyHandler):
         raise BadRequest(f"unknown format {fmt!r}; use json or csv")
 
 
+class AuditHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        """The caller's tenant's audit log, newest first, and whether its hash chain holds. Admins only."""
+        engine, who = await self.engine(), self.principal
+        if not who.is_admin:
+            raise Forbidden("the audit log is for admins of this tenant only")
+        limit = _positive(self.get_argument("limit", "100"), "limit")
+        before = self.get_argument("before", None)
+        entries = engine.audit.list(who.tenant, min(limit, 1000), _positive(before, "before") if before else None)
+        ok, first_bad = engine.audit.verify(who.tenant)
+        out = {"entries": entries, "verified": ok}
+        if not ok:
+            out["firstBadId"] = first_bad
+        self.reply(out)
+
+
 class OpenAPIHandler(PennyHandler):
     @authenticated
     async def get(self):
@@ -255,6 +272,12 @@ def _version(raw: str | None) -> int | None:
         return None
     if not raw.isdigit() or int(raw) < 1:
         raise BadRequest(f"version must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def _positive(raw: str, name: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
 
 
@@ -298,6 +321,7 @@ def _handlers():
         (rf"{API}/artifacts/{ID}/versions", ArtifactVersionsHandler),
         (rf"{API}/artifacts/{ID}/refresh", ArtifactRefreshHandler),
         (rf"{API}/artifacts/{ID}/download", ArtifactDownloadHandler),
+        (rf"{API}/audit", AuditHandler),
         (rf"{API}/openapi.json", OpenAPIHandler),
         (rf"{API}/.*", NotFoundHandler),
         (r"/penny/ws", ChatSocket),

@@ -24,6 +24,24 @@ def _op(summary: str, body: str | None = None, ok: int = 200, params: tuple[str,
     return op
 
 
+def _limited(op: dict) -> dict:
+    """Operations that run a tool: they count against the rate limits and may fail transiently."""
+    op["responses"]["429"] = {"description": "rate limited; the Retry-After header says after how many seconds "
+                              "to try again", "content": {"application/json": {"schema": _ERROR}}}
+    op["responses"]["503"] = {"description": "a backend was briefly unavailable (after retries)",
+                              "content": {"application/json": {"schema": _ERROR}}}
+    return op
+
+
+def _audit_op() -> dict:
+    op = _op("The tenant's tool-call audit log, newest first (?limit=, ?before=id), and whether its hash chain "
+             "verifies. Admins only.")
+    op["responses"]["403"]["description"] = "not authenticated, or not an admin"
+    op["parameters"] = [{"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
+                        {"name": "before", "in": "query", "required": False, "schema": {"type": "integer"}}]
+    return op
+
+
 @lru_cache(maxsize=1)
 def build_openapi() -> dict:
     models = {m.__name__: m for m in (protocol.ConversationCreate, protocol.ConversationPatch, protocol.MessageCreate,
@@ -47,14 +65,15 @@ def build_openapi() -> dict:
             "get": _op("Messages in order", params=cid),
             "post": _op("Send a message; answers with the turn's events", "MessageCreate", 201, cid)},
         "/penny/api/tools": {"get": _op("Tools with their parameter schemas")},
-        "/penny/api/tools/{name}/execute": {"post": _op("Run a tool", "ToolExecuteBody", params=("name",))},
+        "/penny/api/tools/{name}/execute": {"post": _limited(_op("Run a tool", "ToolExecuteBody", params=("name",)))},
         "/penny/api/dashboards": {"get": _op("Dashboard templates")},
         "/penny/api/artifacts": {"get": _op("Artifacts of the tenant, optionally of one conversation")},
         "/penny/api/artifacts/{id}": {"get": _op("An artifact (latest version, or ?version=N)", params=aid)},
         "/penny/api/artifacts/{id}/versions": {"get": _op("Its versions", params=aid)},
-        "/penny/api/artifacts/{id}/refresh": {"post": _op("Re-run its source tool as a new version", ok=201,
-                                                          params=aid)},
+        "/penny/api/artifacts/{id}/refresh": {"post": _limited(_op("Re-run its source tool as a new version", ok=201,
+                                                                   params=aid))},
         "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv", params=aid)},
+        "/penny/api/audit": {"get": _audit_op()},
         "/penny/api/openapi.json": {"get": _op("This document")},
     }
     return {"openapi": "3.1.0", "info": {"title": "Penny", "version": __import__("penny_jupyter").__version__},

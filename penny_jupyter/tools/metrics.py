@@ -1,0 +1,242 @@
+"""query_metric and describe_data: any catalog metric over any period, sliced; and what the data holds.
+
+Every number comes from the metrics catalog (`data.catalog.query_metric`, one DuckDB query per call);
+this module validates parameters, shapes rows and builds chart/table artifacts. No SQL lives here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..artifacts.spec import format_number, jsonable
+from ..data import catalog
+from ..data.periods import PERIOD_FORMS, Period, parse_period, year_earlier
+from ..errors import InvalidParams, NotFound
+from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+
+Grain = Literal["day", "week", "month", "quarter"]
+
+
+class QueryMetricParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field(description="Catalog metric name or synonym: " + ", ".join(catalog.METRICS)
+                        + " (e.g. 'sales' means revenue). describe_data lists them all.")
+    period: str | None = Field(None, description="Named period: " + ", ".join(PERIOD_FORMS)
+                               + " ('last month' = previous month). Default YTD. Leave empty when giving start/end.")
+    start: dt.date | None = Field(None, description="Explicit range start (YYYY-MM-DD), instead of `period`.")
+    end: dt.date | None = Field(None, description="Explicit range end (YYYY-MM-DD); defaults to today.")
+    grain: Grain | None = Field(None, description="Time bucket for a trend: day, week, month or quarter. Default: "
+                                "chosen from the span's length, or none when `by` is given (a plain breakdown).")
+    by: str | None = Field(None, description="Dimension to break the metric down by (region, segment, customer, "
+                           "industry, department, service, severity, priority, category: depends on the metric).")
+    top: int | None = Field(None, ge=1, le=1000, description="Keep the N largest values of `by`. Without `by`, "
+                            "ranks customers (e.g. top 10 customers by ARR).")
+    filters: dict[str, str] | None = Field(None, description="Dimension -> value to restrict to, "
+                                           "e.g. {\"region\": \"EMEA\", \"segment\": \"Enterprise\"}.")
+    compare: Literal["previous_period", "previous_year", "none"] = Field(
+        "previous_period", description="Compare with the span just before (previous_period), the same dates a "
+                                       "year earlier (previous_year), or not at all.")
+
+
+def _resolve(ctx: ToolContext, p: QueryMetricParams) -> tuple[catalog.Metric, Period, str | None, str | None]:
+    try:
+        m = catalog.get_metric(p.metric)
+    except NotFound:
+        raise InvalidParams(f"unknown metric {p.metric!r}; known metrics: {', '.join(catalog.METRICS)}",
+                            code="unknown_metric") from None
+    period = parse_period(p.period, ctx.today, p.start, p.end)
+    if p.compare == "previous_year":
+        period = year_earlier(period)
+    by = p.by.strip().lower() if p.by else None
+    if by and by.endswith("s") and by[:-1] in m.dimensions:  # "regions", "customers"
+        by = by[:-1]
+    if p.top and not by:
+        if "customer" not in m.dimensions:
+            raise InvalidParams(f"top needs `by` for {m.label}; it can be cut by {', '.join(m.dimensions) or 'nothing'}")
+        by = "customer"
+    grain = p.grain if (p.grain or by) else catalog.default_grain(period)
+    return m, period, grain, by
+
+
+def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
+    m, period, grain, by = _resolve(ctx, p)
+    filters = {k.strip().lower(): _canonical(k.strip().lower(), v) for k, v in (p.filters or {}).items()}
+    cur = ctx.warehouse()
+    res = catalog.query_metric(cur, m.name, period, grain=grain, by=by, top=p.top, filters=filters,
+                               compare=p.compare != "none")
+    if filters and by and not res.groups or filters and not by and _empty(res):
+        _explain_empty_filter(cur, m, filters)
+    fmt = m.format
+    text = _summary(res, filters)
+    scope = "".join(f" · {v}" for v in filters.values())
+    head = f"{m.label}{' by ' + by if by else ''}{scope} · {period.label}"
+    params = p.model_dump(mode="json", exclude_none=True)
+    source = {"tool": "query_metric", "params": params}
+    artifacts: list[ArtifactDraft] = []
+    data: dict[str, Any] = {
+        "metric": m.name, "label": m.label, "unit": m.unit, "format": fmt, "period": period.label,
+        "start": period.start, "end": period.end, "grain": grain, "by": by, "filters": filters,
+        "compare": p.compare, "comparison_start": period.prev_start if res.compare else None,
+        "comparison_end": period.prev_end if res.compare else None, "comparison": period.comparison,
+        "total": res.total, "previous": res.previous, "change": res.change, "change_pct": res.change_pct,
+    }
+    series_rows = [{"period": b, **({by: k} if by else {}), "value": v}
+                   for k, vals in res.series.items() for b, v in zip(res.buckets, vals)]
+    if by:
+        rows = [{by: g["key"], "value": g["value"], "previous": g["previous"],
+                 "change_pct": _pct(g["value"], g["previous"]), "share": _share(g["value"], res.total, m)}
+                for g in res.groups]
+        cols = [{"key": by, "label": by.title(), "format": "text"}, {"key": "value", "label": m.label, "format": fmt}]
+        if res.compare:
+            cols += [{"key": "previous", "label": f"{m.label} ({period.comparison})", "format": fmt},
+                     {"key": "change_pct", "label": "Change %", "format": "number"}]
+        if m.kind != "ratio":
+            cols.append({"key": "share", "label": "Share of total", "format": "percent_1"})
+        table = {"title": head, "columns": cols, "rows": rows}
+        bar = _chart("bar", head, [{"type": "bar", "name": m.label, "x": [r[by] for r in rows],
+                                    "y": [r["value"] for r in rows]}], m)
+        data["rows"], data["series"] = rows, series_rows
+        if grain:  # a trend per group AND the breakdown: one dashboard holds both charts and the table
+            line = _chart("line", f"{m.label} by {grain}, per {by}", _lines(res), m)
+            spec = {"layout": "grid", "widgets": [{"type": "chart", **line}, {"type": "chart", **bar},
+                                                  {"type": "table", **table}]}
+            artifacts.append(ArtifactDraft("dashboard", head, jsonable(spec), source))
+        else:
+            artifacts.append(ArtifactDraft("chart", head, jsonable(bar), source))
+            artifacts.append(ArtifactDraft("table", head, jsonable(table), source))
+    else:
+        rows = series_rows
+        table = {"title": head, "columns": [{"key": "period", "label": grain.title(), "format": "date"},
+                                            {"key": "value", "label": m.label, "format": fmt}], "rows": rows}
+        artifacts.append(ArtifactDraft("chart", head, jsonable(_chart("line", head, _lines(res), m)), source))
+        artifacts.append(ArtifactDraft("table", head, jsonable(table), source))
+        data["rows"] = rows
+    return ToolResult(text=text, data=jsonable(data), artifacts=artifacts, row_count=len(rows))
+
+
+def _canonical(dim: str, value: str) -> str:
+    """'emea' -> 'EMEA' for the fixed dimensions, so titles and summaries read right."""
+    return next((k for k in catalog.DIMENSION_VALUES.get(dim, ()) if k.lower() == str(value).strip().lower()), value)
+
+
+def _empty(res: catalog.MetricSlice) -> bool:
+    return not res.total and all(not v for vals in res.series.values() for v in vals)
+
+
+def _explain_empty_filter(cur, m: catalog.Metric, filters: dict[str, str]) -> None:
+    """Nothing matched: if a filter value does not exist, say which values do (a typo is likelier than zero)."""
+    for dim, v in filters.items():
+        known = catalog.dimension_values(cur, m.name, dim)
+        if known and v.lower() not in (k.lower() for k in known):
+            raise InvalidParams(f"no {dim} called {v!r}; {dim} values include: {', '.join(known)}")
+
+
+def _pct(v: float | None, p: float | None) -> float | None:
+    return None if v is None or not p else round((v - p) / abs(p) * 100, 2)
+
+
+def _share(v: float | None, total: float | None, m: catalog.Metric) -> float | None:
+    return None if m.kind == "ratio" or v is None or not total else v / total
+
+
+def _lines(res: catalog.MetricSlice) -> list[dict[str, Any]]:
+    x = [b.isoformat() for b in res.buckets]
+    return [{"type": "scatter", "mode": "lines+markers", "name": k if k is not None else res.metric.label,
+             "x": x, "y": list(vals)} for k, vals in res.series.items()]
+
+
+def _chart(kind: str, title: str, traces: list[dict[str, Any]], m: catalog.Metric) -> dict[str, Any]:
+    """Plotly figure JSON written out directly (the shape `go.Figure.to_plotly_json()` gives with
+    template "none"): plain lists, never `bdata`, and no plotly import on the request path."""
+    tick = {"currency": "$~s", "percent": ".1%"}.get(m.unit)
+    layout: dict[str, Any] = {"template": {"data": {}, "layout": {}}, "title": {"text": title},
+                              "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+                              "showlegend": len(traces) > 1, "yaxis": {"tickformat": tick} if tick else {}}
+    if kind == "line":
+        layout["xaxis"] = {"type": "date"}
+    return {"kind": kind, "title": title, "figure": {"data": traces, "layout": layout}}
+
+
+def _summary(res: catalog.MetricSlice, filters: dict[str, str]) -> str:
+    m, p = res.metric, res.period
+    f = m.format
+    scope = (" for " + ", ".join(f"{k} {v}" for k, v in filters.items())) if filters else ""
+    what = "at the end of" if m.kind == "balance" else "over"
+    lines = [f"**{m.label}**{scope} {what} {p.describe()}: {format_number(res.total, f)}"
+             + (f", {_change(res.total, res.previous, m)} vs {p.comparison} ({format_number(res.previous, f)})"
+                if res.compare else "") + "."]
+    if res.by and res.groups:
+        top, low = res.groups[0], res.lowest
+        lines.append(f"- {res.group_count} {res.by} values; largest: {top['key']} {format_number(top['value'], f)}"
+                     + (f" ({_share(top['value'], res.total, m) * 100:.1f}% of total)"
+                        if _share(top["value"], res.total, m) is not None else ""))
+        if low and low["key"] != top["key"]:
+            lines.append(f"- smallest: {low['key']} {format_number(low['value'], f)}")
+        if len(res.groups) < res.group_count:
+            lines.append(f"- showing the top {len(res.groups)} of {res.group_count}")
+    if res.grain and res.buckets and not res.by:
+        vals = [(b, v) for b, v in zip(res.buckets, res.series.get(None, [])) if v is not None]
+        if vals:
+            hi, lo = max(vals, key=lambda bv: bv[1]), min(vals, key=lambda bv: bv[1])
+            lines.append(f"- by {res.grain}: highest {format_number(hi[1], f)} ({hi[0]:%Y-%m-%d}), "
+                         f"lowest {format_number(lo[1], f)} ({lo[0]:%Y-%m-%d}), {len(res.buckets)} {res.grain}s")
+    return "\n".join(lines)
+
+
+def _change(v: float | None, prev: float | None, m: catalog.Metric) -> str:
+    change = None if v is None or prev is None else v - prev
+    pct = None if change is None or not prev else change / abs(prev) * 100
+    return catalog.format_change(pct, change, m.unit, m.decimals)
+
+
+QUERY_METRIC = Tool(
+    name="query_metric",
+    title="Query a metric",
+    description="One business metric from the catalog (revenue, MRR, ARR, churn, pipeline, win rate, spend, "
+                "incidents, tickets, ...) over a named period or date range: the total with its change vs the "
+                "previous period or year, optionally as a day/week/month/quarter trend, broken down by a "
+                "dimension (top N values, e.g. top 10 customers by ARR) and filtered to dimension values.",
+    params=QueryMetricParams,
+    run=run_query_metric,
+)
+
+
+# ---- describe_data ----------------------------------------------------------------------------------
+
+class DescribeDataParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResult:
+    tables = catalog.describe_warehouse(ctx.warehouse())
+    metrics = [{"name": m.name, "label": m.label, "description": m.description, "unit": m.unit,
+                "kind": m.kind, "dimensions": list(m.dimensions), "synonyms": list(m.synonyms)}
+               for m in catalog.METRICS.values()]
+    md = ["## Metrics", "", "| Metric | Name | Unit | Can be cut by | Also called |", "|---|---|---|---|---|"]
+    md += [f"| {x['label']} | `{x['name']}` | {x['unit']} | {', '.join(x['dimensions']) or '—'} | "
+           f"{', '.join(x['synonyms'])} |" for x in metrics]
+    md += ["", "## Tables", "", "| Table | Rows | Columns |", "|---|---:|---|"]
+    md += [f"| `{t['table']}` | {t['rows']:,} | " + ", ".join(f"{c['name']} ({c['type'].lower()})"
+                                                               for c in t["columns"]) + " |" for t in tables]
+    text = (f"The warehouse has {len(tables)} tables ({sum(t['rows'] for t in tables):,} rows in all) and "
+            f"{len(metrics)} catalog metrics:\n"
+            + "\n".join(f"- **{x['label']}** (`{x['name']}`, {x['unit']}): by {', '.join(x['dimensions']) or '—'}"
+                        for x in metrics)
+            + "\n\nTables: " + ", ".join(f"{t['table']} ({t['rows']:,})" for t in tables) + ".")
+    art = ArtifactDraft("document", "Available data", {"markdown": "\n".join(md), "title": "Available data"},
+                        {"tool": "describe_data", "params": {}})
+    return ToolResult(text=text, data=jsonable({"tables": tables, "metrics": metrics}), artifacts=[art],
+                      row_count=len(tables))
+
+
+DESCRIBE_DATA = Tool(
+    name="describe_data",
+    title="Describe the data",
+    description="What data there is: the warehouse's tables with their columns, types and row counts, and the "
+                "catalog's metrics with their units, the dimensions each can be cut by and their synonyms.",
+    params=DescribeDataParams,
+    run=run_describe_data,
+)
