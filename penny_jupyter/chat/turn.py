@@ -140,8 +140,7 @@ class _Turn:
             for chunk in _chunks("\n\n" + outcome.result.text):
                 await self.delta(chunk)
             if outcome.artifacts:
-                await self.delta(f"\n\nThe dashboard is attached below; `%penny show {outcome.artifacts[0]['id']}` "
-                                 "puts it in a notebook cell.")
+                await self.delta("\n\n" + _attached(outcome.artifacts))
         elif outcome.error is not None and outcome.error.code == "rate_limited":
             await self.delta(f"\n\nI did not run {call.tool.name}: you have made too many tool calls for now. "
                              f"{outcome.error.message[0].upper()}{outcome.error.message[1:]}.")
@@ -161,6 +160,15 @@ class _Turn:
         await self.send.emit({"type": "message.created", "conversationId": self.conversation_id, "seq": msg.seq,
                               "message": msg.to_wire()})
         await self.send({"type": "assistant.done", "messageId": msg.id, "status": status})
+
+
+def _attached(artifacts: list[dict[str, Any]]) -> str:
+    """'The chart and the table are attached below; `%penny show art_…` puts the chart in a notebook cell.'"""
+    kinds = [a["type"] for a in artifacts]
+    names = " and ".join(f"the {k}" for k in kinds)
+    verb = "is" if len(kinds) == 1 else "are"
+    return (f"{names[0].upper()}{names[1:]} {verb} attached below; `%penny show {artifacts[0]['id']}` puts "
+            f"the {kinds[0]} in a notebook cell.")
 
 
 def _finished(outcome: Outcome) -> dict[str, Any]:

@@ -127,6 +127,29 @@ def test_four_dashboards_preview_cleanly(page: Page, penny, screenshots_dir):
     page.screenshot(path=str(screenshots_dir / "sidebar-light.png"))
 
 
+ANALYST_QUESTIONS = {
+    "revenue by month this year": ("query_metric", ".js-plotly-plot"),
+    "churn by region last quarter": ("query_metric", ".js-plotly-plot"),
+    "top 10 customers by ARR": ("query_metric", ".js-plotly-plot"),
+    "SELECT region, count(*) AS customers FROM customers GROUP BY region": ("run_sql", ".penny-table"),
+}
+
+
+def test_analyst_questions_preview_their_artifacts(page: Page, penny, screenshots_dir):
+    penny.open()
+    penny.widen(480)
+    penny.new_chat()
+    for prompt, (tool, hook) in ANALYST_QUESTIONS.items():
+        answer = penny.ask(prompt)
+        expect(answer.locator(".penny-tool").first).to_contain_text(tool)
+        expect(answer.locator(".penny-tool").first).to_have_attribute("data-status", "ok")
+        card = answer.locator(".penny-artifact").first
+        expect(card).to_have_attribute("data-painted", "true", timeout=30_000)
+        expect(card.locator(hook).first).to_be_visible()
+    assert not page.penny_errors, page.penny_errors
+    page.screenshot(path=str(screenshots_dir / "sidebar-analyst.png"))
+
+
 def test_reconnect_after_server_drop_shows_everything_once(page: Page, penny):
     connections = {"n": 0}
 

@@ -167,3 +167,28 @@ async def test_a_second_tab_of_the_same_person_sees_the_answer_stream(open_socke
     assert [e["seq"] for e in seen2] == [e["seq"] for e in seen1]
     await tab2.send({"type": "typing", "conversationId": "conv_tabs"})
     assert (await tab1.next())["type"] == "typing"
+
+
+ANALYST_QUESTIONS = [
+    ("revenue by month this year", "query_metric", {"metric": "revenue", "grain": "month"}, "chart"),
+    ("churn by region last quarter", "query_metric", {"metric": "churn", "by": "region"}, "chart"),
+    ("top 10 customers by ARR", "query_metric", {"metric": "arr", "top": 10}, "chart"),
+    ("SELECT region, count(*) AS customers FROM customers GROUP BY region ORDER BY region", "run_sql", {}, "table"),
+]
+
+
+@pytest.mark.parametrize("text,tool,expected,kind", ANALYST_QUESTIONS, ids=[q[0][:30] for q in ANALYST_QUESTIONS])
+async def test_analyst_questions_return_the_right_artifact(open_socket, text, tool, expected, kind):
+    ws = await open_socket()
+    await ws.send({"type": "message", "content": text})
+    events = await ws.until("assistant.done")
+    started = next(e for e in events if e["type"] == "tool.started")
+    assert started["tool"] == tool
+    assert expected.items() <= started["params"].items()
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["ok"], finished
+    kinds = [e["artifact"]["type"] for e in events if e["type"] == "artifact"]
+    assert kind in kinds
+    if tool == "run_sql":
+        table = next(e["artifact"] for e in events if e["type"] == "artifact")
+        assert [r["region"] for r in table["spec"]["rows"]] == ["APAC", "EMEA", "LATAM", "NA"]
