@@ -65,14 +65,22 @@ class Engine:
         return BuiltinRouter(units=[u for u in valid_units() if u != "company"])
 
     @cached_property
+    def models(self):
+        """Which model answers (config.model: auto | builtin | ollama:<model>), and the backends."""
+        from .models.backends import ModelSelector
+
+        return ModelSelector(self.config, router_factory=lambda: self.router)
+
+    @cached_property
     def chat(self):
         from .chat.turn import ChatService
 
-        return ChatService(self.conversations, self.executor, self.router)
+        return ChatService(self.conversations, self.executor, self.router, models=self.models)
 
     @property
     def model_name(self) -> str:
-        return "builtin"
+        """The default model's id as last seen (no network); `await engine.models.describe()` asks."""
+        return self.models.configured_id()
 
     def close(self) -> None:
         if "warehouses" in self.__dict__:

@@ -28,11 +28,16 @@ class Wire(BaseModel):
 # ---------------------------------------------------------------- client -> server frames
 
 
+ModelID = Annotated[str, Field(max_length=208, pattern=r"^(builtin|auto|ollama:[A-Za-z0-9_.:/-]{1,200})$",
+                                description='"builtin", "auto" or "ollama:<model>"')]
+
+
 class MessageFrame(Wire):
     type: Literal["message"]
     content: str = Field(min_length=1, max_length=100_000)
     conversation_id: ID | None = None
     client_message_id: ID | None = None
+    model: ModelID | None = None  # this message only: "builtin" or "ollama:<model>"
 
 
 class ToolExecuteFrame(Wire):
@@ -143,6 +148,7 @@ class ReadyEvent(Wire):
     user: str
     tenant: str
     model: str
+    model_reason: str | None = None
 
 
 class MessageCreatedEvent(Wire):
@@ -194,6 +200,7 @@ class AssistantDoneEvent(Wire):
     message_id: str
     seq: int
     status: Literal["complete", "failed", "cancelled"] = "complete"
+    suggestions: list[str] | None = None  # one-click replies when the answer is a question back
 
 
 class TypingEvent(Wire):
@@ -233,6 +240,22 @@ class ConversationPatch(Wire):
 class MessageCreate(Wire):
     content: str = Field(min_length=1, max_length=100_000)
     client_message_id: ID | None = None
+    model: ModelID | None = None
+
+
+class ModelInfo(Wire):
+    id: str
+    label: str
+    available: bool
+    reason: str | None = None
+
+
+class ModelList(Wire):
+    """`GET models`: the default model (with why), and every model a message may name."""
+
+    active: str
+    reason: str
+    models: list[ModelInfo]
 
 
 class ToolExecuteBody(Wire):

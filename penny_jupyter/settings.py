@@ -45,7 +45,27 @@ class PennyConfig(Configurable):
     as_of = Unicode("", help="ISO date treated as 'today' (empty: the real date). For demos and tests.").tag(config=True)
 
     model = Unicode("auto", help='"auto", "builtin" or "ollama:<model>".').tag(config=True)
-    ollama_host = Unicode(help="Ollama server URL; default from OLLAMA_HOST.").tag(config=True)
+    ollama_host = Unicode(help="Ollama server URL; default from OLLAMA_HOST (else http://127.0.0.1:11434).").tag(config=True)
+    ollama_model = Unicode(
+        "llama3.2", help='The Ollama model "auto" uses when the server answers and has it pulled.'
+    ).tag(config=True)
+    ollama_timeout = Float(
+        60.0, help="Seconds to wait for Ollama to connect or send the next piece of an answer."
+    ).tag(config=True)
+    num_ctx = Integer(
+        16384, help="Context window asked of Ollama (options.num_ctx); below it Ollama cuts the prompt's front, "
+        "where the tool definitions are."
+    ).tag(config=True)
+    max_tool_rounds = Integer(4, help="Rounds of tool calls one turn may make before Penny stops the model.").tag(
+        config=True)
+    fallback_to_builtin = Bool(
+        True, help="When the model cannot answer (down, not pulled, too slow, a tool loop), answer the same turn "
+        "with the built-in router."
+    ).tag(config=True)
+    history_token_budget = Integer(
+        8000, help="Tokens (estimated as characters / 4) of conversation history, system prompt and tool "
+        "definitions sent to the model; older turns are dropped, summarized in one line."
+    ).tag(config=True)
 
     tool_timeout = Float(30.0, help="Seconds a tool call may run.").tag(config=True)
     tool_retries = Integer(2, help="Retries (with backoff) for a tool call that failed transiently.").tag(config=True)

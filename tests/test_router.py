@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from penny_jupyter.models.builtin import BuiltinRouter
+from penny_jupyter.models.builtin import CLARIFY_BELOW, BuiltinRouter, Clarification, Route
 
 UNITS = ["Engineering", "Sales", "Marketing", "Support", "Finance", "Operations", "NA", "EMEA", "APAC", "LATAM"]
 
@@ -72,7 +72,7 @@ METRIC_CASES = [
 @pytest.mark.parametrize("text,tool,params", CASES + METRIC_CASES)
 def test_routes(text, tool, params):
     route = BuiltinRouter(units=UNITS).route(text)
-    assert route is not None, text
+    assert isinstance(route, Route), (text, route)
     assert (route.tool, route.params) == (tool, params)
 
 
@@ -84,15 +84,71 @@ def test_unroutable(text):
 @pytest.mark.parametrize("text", ["select the top customers from EMEA", "With EMEA, what did revenue do?"])
 def test_english_that_starts_like_sql_is_not_sql(text):
     route = BuiltinRouter(units=UNITS).route(text)
-    assert route is None or route.tool != "run_sql"
+    assert not isinstance(route, Route) or route.tool != "run_sql"
 
 
 def test_confidence_reflects_how_sure_the_router_is():
     r = BuiltinRouter(units=UNITS)
     exact = r.route("churn by region last quarter")
     typo = r.route("churn by regoin last quater")
-    bare = r.route("revenue")
     sql = r.route("SELECT 1")
     assert sql.confidence > exact.confidence > typo.confidence
-    assert bare.tool == "query_metric" and bare.confidence < exact.confidence
-    assert all(0 < x.confidence <= 1 for x in (exact, typo, bare, sql))
+    assert all(CLARIFY_BELOW <= x.confidence <= 1 for x in (exact, typo, sql))
+    # a bare metric is below the bar: the router asks instead of guessing a period
+    assert isinstance(r.route("revenue"), Clarification)
+
+
+CLARIFY = ["revenue", "churn?", "what's our MRR", "top 10", "by region", "last quarter", "EMEA", "show me a chart",
+           "show me the sales and finance dashboards", "compare", "Engineering"]
+
+
+@pytest.mark.parametrize("text", CLARIFY)
+def test_ambiguous_requests_get_a_clarifying_question_whose_suggestions_route(text):
+    r = BuiltinRouter(units=UNITS)
+    c = r.route(text)
+    assert isinstance(c, Clarification), (text, c)
+    assert c.question.endswith("?") and 2 <= len(c.suggestions) <= 4
+    for s in c.suggestions:  # every suggestion is a full request the router acts on
+        assert isinstance(r.route(s), Route), (text, s, r.route(s))
+
+
+def test_two_dashboards_equally_likely_are_offered_both():
+    c = BuiltinRouter(units=UNITS).route("show me the sales and finance dashboards")
+    assert c.suggestions == ["open the sales funnel dashboard", "open the finance snapshot dashboard"]
+
+
+@pytest.mark.parametrize("text,params", [
+    ("revenue from 2026-01-01 to 2026-03-31", {"metric": "revenue", "start": "2026-01-01", "end": "2026-03-31"}),
+    ("revenue in Q2 2025", {"metric": "revenue", "start": "2025-04-01", "end": "2025-06-30"}),
+    ("revenue for feb 2024", {"metric": "revenue", "start": "2024-02-01", "end": "2024-02-29"}),
+    ("revenue since 2026-06-01 by region", {"metric": "revenue", "start": "2026-06-01", "by": "region"}),
+    ("revenue on 2026-02-03", {"metric": "revenue", "start": "2026-02-03", "end": "2026-02-03"}),
+    ("mrr last twenty-four months", {"metric": "mrr", "period": "last 24 months"}),
+    ("top fifteen customers by arr", {"metric": "arr", "by": "customer", "top": 15}),
+    ("revenue ytd vs last year", {"metric": "revenue", "period": "YTD", "compare": "previous_year"}),
+    ("revenue last qtr no comparison", {"metric": "revenue", "period": "previous quarter", "compare": "none"}),
+])
+def test_dates_numbers_and_comparisons(text, params):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert isinstance(route, Route) and (route.tool, route.params) == ("query_metric", params)
+
+
+@pytest.mark.parametrize("text", ["delete all data", "drop table invoices", "write a poem about revenue",
+                                  "tell me a joke about sales", "what can you do?"])
+def test_destructive_and_off_topic_requests_get_the_help_reply(text):
+    assert BuiltinRouter(units=UNITS).route(text) is None
+
+
+def test_router_params_validate_against_the_tools_params_models():
+    from penny_jupyter.tools.dashboards import DashboardParams
+    from penny_jupyter.tools.kpis import KpiParams
+    from penny_jupyter.tools.metrics import QueryMetricParams
+    from penny_jupyter.tools.sql import SqlParams
+
+    models = {"get_company_kpis": KpiParams, "load_dashboard": DashboardParams, "query_metric": QueryMetricParams,
+              "run_sql": SqlParams}
+    r = BuiltinRouter(units=UNITS)
+    for text, _, _ in CASES + METRIC_CASES:
+        route = r.route(text)
+        if route.tool in models:
+            models[route.tool].model_validate(route.params)

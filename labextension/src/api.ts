@@ -6,7 +6,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { IArtifact, IChatMessage, IConversation } from './protocol';
+import type { IArtifact, IChatMessage, IConversation, IModelList } from './protocol';
 
 export type DownloadFormat = 'csv' | 'json';
 
@@ -24,6 +24,11 @@ export class PennyApi {
   }
 
   readonly settings: ServerConnection.ISettings;
+
+  /** The models that can answer, and the server's default (with the reason for it). */
+  listModels(): Promise<IModelList> {
+    return this._json<IModelList>('models');
+  }
 
   listConversations(): Promise<IConversation[]> {
     return this._json<{ conversations: IConversation[] }>('conversations').then(

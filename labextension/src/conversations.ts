@@ -79,10 +79,22 @@ export class ConversationList {
   /** Start a new conversation, unless the current one is already an empty draft. */
   newDraft(): void {
     if (this._draft && this._active?.id === this._draft.id) {
-      return;
+      if (!this._started.has(this._draft.id)) {
+        return;
+      }
+      // Written in but not listed by the server yet: keep it in the list until the refresh does.
+      this._items = [this._draft, ...this._items.filter(c => c.id !== this._draft!.id)];
+      this._draft = null;
     }
     this._draft = { id: newId('conv'), title: DRAFT_TITLE };
     this._setActive({ id: this._draft.id, draft: true });
+  }
+
+  /** A message went out in `id`: the server will create it, so it is no longer an empty draft. */
+  markStarted(id: string): void {
+    if (this._draft?.id === id) {
+      this._started.add(id);
+    }
   }
 
   select(id: string): void {
@@ -94,6 +106,10 @@ export class ConversationList {
       return;
     }
     if (this._draft) {
+      if (this._started.has(this._draft.id)) {
+        // Written in but not listed yet: keep it (the next refresh brings the server's row).
+        this._items = [this._draft, ...this._items.filter(c => c.id !== this._draft!.id)];
+      }
       this._draft = null; // leaving an empty draft discards it
     }
     this._setActive({ id, draft: false });
@@ -208,6 +224,8 @@ export class ConversationList {
 
   private _items: IConversation[] = [];
   private _draft: IConversation | null = null;
+  /** Drafts a message was sent in (the server creates them on that message). */
+  private _started = new Set<string>();
   private _active: IActiveConversation | null = null;
   private _list: HTMLElement;
   private _error: HTMLElement;

@@ -111,6 +111,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .then(settings => {
           const apply = (): void => {
             panel.sendOnEnter = settings.get('sendOnEnter').composite !== false;
+            const model = settings.get('model').composite;
+            panel.defaultModel = typeof model === 'string' ? model : '';
             autoRun = settings.get('runInsertedCells').composite !== false;
           };
           apply();

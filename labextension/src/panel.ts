@@ -11,7 +11,8 @@ import { PennyApi } from './api';
 import { IArtifactActions, el } from './cards';
 import { ConversationList, IActiveConversation } from './conversations';
 import { pennyIcon } from './icon';
-import { ServerEvent, newId } from './protocol';
+import { ModelPicker } from './models';
+import { ClientFrame, ServerEvent, newId } from './protocol';
 import { IConnectionStatus, PennySocket } from './socket';
 import { Thread } from './thread';
 
@@ -47,7 +48,8 @@ export class PennyPanel extends Widget {
       this.conversations.newDraft();
       this._input.focus();
     });
-    titleRow.append(el('h2', 'penny-title', 'Penny'), newButton);
+    this.models = new ModelPicker(options.api);
+    titleRow.append(el('h2', 'penny-title', 'Penny'), this.models.node, newButton);
     this._status = el('div', 'penny-status');
     this._status.setAttribute('role', 'status');
     this._status.setAttribute('aria-live', 'polite');
@@ -56,14 +58,15 @@ export class PennyPanel extends Widget {
     this._retryButton.type = 'button';
     this._retryButton.addEventListener('click', () => this._socket.connect());
     this._status.append(el('span', 'penny-conn-dot'), this._statusText, this._retryButton);
-    header.append(titleRow, this._status);
+    header.append(titleRow, this.models.caption, this._status);
 
     this.conversations = new ConversationList(options.api);
     this.thread = new Thread({
       rendermime: options.rendermime,
       actions: options.actions,
       onInsertCode: options.onInsertCode,
-      empty: this._makeEmptyState()
+      empty: this._makeEmptyState(),
+      onSuggestion: text => this.sendMessage(text)
     });
 
     // Composer.
@@ -92,7 +95,8 @@ export class PennyPanel extends Widget {
 
     this.node.append(header, this.conversations.node, this.thread.node, composer);
 
-    this._socket.statusChanged.connect((_, s) => this._renderStatus(s), this);
+    this._socket.statusChanged.connect((_, s) => this._onStatus(s), this);
+    this.models.changed.connect(() => this._renderStatus(this._socket.status), this);
     this._socket.received.connect(this._onEvent, this);
     this.conversations.activeChanged.connect((_, a) => this._onActive(a), this);
     this.thread.busyChanged.connect(() => this._renderComposer(), this);
@@ -100,10 +104,16 @@ export class PennyPanel extends Widget {
   }
 
   readonly conversations: ConversationList;
+  readonly models: ModelPicker;
   readonly thread: Thread;
 
   get conversationId(): string | null {
     return this.conversations.active?.id ?? null;
+  }
+
+  /** The model a new conversation starts with ("" = the server's default); from the settings registry. */
+  set defaultModel(value: string) {
+    this.models.defaultModel = value;
   }
 
   /** Enter sends (Shift+Enter is a newline); from the settings registry. */
@@ -129,10 +139,16 @@ export class PennyPanel extends Widget {
       return false;
     }
     const clientMessageId = newId('c');
-    const result = this._socket.send({ type: 'message', content, conversationId, clientMessageId });
+    const frame: ClientFrame = { type: 'message', content, conversationId, clientMessageId };
+    const model = this.models.model;
+    if (model) {
+      frame.model = model; // omitted = the server's default
+    }
+    const result = this._socket.send(frame);
     if (result === 'dropped') {
       return false;
     }
+    this.conversations.markStarted(conversationId);
     this.thread.addPendingUser(content, clientMessageId, result === 'queued');
     if (text === undefined) {
       this._input.value = '';
@@ -150,6 +166,11 @@ export class PennyPanel extends Widget {
     }
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.models.refresh();
+  }
+
   protected onActivateRequest(msg: Message): void {
     super.onActivateRequest(msg);
     if (!this._input.disabled) {
@@ -165,6 +186,7 @@ export class PennyPanel extends Widget {
       this._socket.unfollow(previous);
     }
     this.thread.reset(active.id);
+    this.models.setConversation(active.id);
     // Existing conversations are rebuilt from the server's event log (resume afterSeq 0).
     this._socket.follow(active.id, !active.draft);
     this._renderComposer();
@@ -207,6 +229,15 @@ export class PennyPanel extends Widget {
     return s.state === 'connected' || (s.state === 'reconnecting' && s.everConnected);
   }
 
+  private _onStatus(status: IConnectionStatus): void {
+    // A new `ready` (first connect or a reconnect): the models on offer may have changed.
+    if (status.ready && status.ready !== this._lastReady) {
+      void this.models.refresh();
+    }
+    this._lastReady = status.ready;
+    this._renderStatus(status);
+  }
+
   private _renderStatus(status: IConnectionStatus): void {
     const { state, ready } = status;
     this._status.dataset.state = state;
@@ -218,7 +249,8 @@ export class PennyPanel extends Widget {
     let text: string;
     let reason = '';
     if (state === 'connected' && ready) {
-      text = `Connected as ${ready.user} · tenant ${ready.tenant} · model ${ready.model}`;
+      // The model that answers: this conversation's choice, else the server's default.
+      text = `Connected as ${ready.user} · tenant ${ready.tenant} · model ${this.models.model || ready.model}`;
     } else if (state === 'connecting') {
       text = 'Connecting…';
       reason = 'Waiting for the Penny server; you can type once connected.';
@@ -233,7 +265,10 @@ export class PennyPanel extends Widget {
       reason = `Not connected to the Penny server${status.reason ? `: ${status.reason}` : ''}.`;
     }
     this._statusText.textContent = text;
-    this._status.title = text;
+    this._status.title =
+      state === 'connected' && ready?.modelReason && !this.models.model
+        ? `${text}\n${ready.modelReason}`
+        : text;
     this._retryButton.hidden = state === 'connected' || state === 'connecting';
     this._reasonText = reason;
     if (state === 'connected') {
@@ -260,7 +295,7 @@ export class PennyPanel extends Widget {
     const busy = this.thread.busy;
     this._stop.hidden = !busy;
     this.node.dataset.busy = String(busy);
-    for (const b of this.node.querySelectorAll<HTMLButtonElement>('.penny-example')) {
+    for (const b of this.node.querySelectorAll<HTMLButtonElement>('.penny-example, .penny-suggestion')) {
       b.disabled = disabled;
     }
   }
@@ -328,4 +363,5 @@ export class PennyPanel extends Widget {
   private _countdown: number | null = null;
   private _sendOnEnter = true;
   private _refreshTimer: number | null = null;
+  private _lastReady: IConnectionStatus['ready'] = null;
 }

@@ -14,6 +14,8 @@ export type ClientFrame =
       content: string;
       conversationId?: string;
       clientMessageId?: string;
+      /** "builtin" or "ollama:<name>"; omitted = the server's default. */
+      model?: string;
     }
   | { type: 'resume'; conversationId: string; afterSeq: number }
   | { type: 'cancel'; conversationId: string }
@@ -40,6 +42,22 @@ export interface IConversation {
   messageCount?: number;
 }
 
+/** One entry of `GET penny/api/models`. */
+export interface IModelInfo {
+  id: string;
+  label: string;
+  available: boolean;
+  /** Why it is unavailable (optional). */
+  reason?: string;
+}
+
+/** `GET penny/api/models`: what can answer, and the server's default with its reason. */
+export interface IModelList {
+  active: string;
+  reason: string;
+  models: IModelInfo[];
+}
+
 interface IBaseEvent {
   conversationId?: string | null;
   seq?: number;
@@ -49,7 +67,10 @@ export interface IReadyEvent extends IBaseEvent {
   type: 'ready';
   user: string;
   tenant: string;
+  /** The model that answers by default ("builtin" or "ollama:<name>"). */
   model: string;
+  /** One sentence: why that model is the default. */
+  modelReason?: string;
 }
 
 export interface IMessageCreatedEvent extends IBaseEvent {
@@ -70,6 +91,8 @@ export interface IAssistantDoneEvent extends IBaseEvent {
   type: 'assistant.done';
   messageId: string;
   status?: TurnStatus | string;
+  /** Follow-up requests the person can send with one click. */
+  suggestions?: string[];
 }
 
 export interface IToolStartedEvent extends IBaseEvent {

@@ -26,6 +26,8 @@ export interface IThreadOptions {
   onInsertCode: (code: string) => void;
   /** Shown while the thread is empty. */
   empty: HTMLElement;
+  /** A suggested follow-up was clicked: send it as the next message. */
+  onSuggestion?: (text: string) => void;
 }
 
 /** One assistant reply: tool cards, streamed Markdown, artifact cards. */
@@ -186,9 +188,18 @@ export class Thread {
   }
 
   private _onDone(event: IAssistantDoneEvent): void {
-    const turn = this._byMessage.get(event.messageId) ?? this._current;
+    const suggestions = Array.isArray(event.suggestions)
+      ? event.suggestions.filter(t => typeof t === 'string' && t.trim())
+      : [];
+    let turn = this._byMessage.get(event.messageId) ?? this._current;
+    if (!turn && suggestions.length) {
+      turn = this._turnFor(event.messageId ?? null);
+    }
     if (turn) {
       this._finishTurn(turn, event.status ?? 'complete');
+      if (suggestions.length) {
+        this._showSuggestions(turn, suggestions);
+      }
     }
     this._setBusy(this._pendingUser.length > 0);
   }
@@ -281,6 +292,22 @@ export class Thread {
     if (this._current === turn) {
       this._current = null;
     }
+  }
+
+  /** Follow-up requests under the answer; a click sends one in this conversation. */
+  private _showSuggestions(turn: ITurn, suggestions: string[]): void {
+    const box = el('div', 'penny-suggestions');
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', 'Suggested follow-ups');
+    for (const text of suggestions) {
+      const b = el('button', 'penny-suggestion', text.trim());
+      b.type = 'button';
+      b.title = `Ask: ${text.trim()}`;
+      b.addEventListener('click', () => this._options.onSuggestion?.(text.trim()));
+      box.append(b);
+    }
+    turn.node.querySelector('.penny-suggestions')?.remove();
+    turn.node.append(box);
   }
 
   // ---------------------------------------------------------------- DOM

@@ -125,8 +125,7 @@ class ConversationService:
 
         A second message with the same clientMessageId in the conversation raises Conflict and stores nothing.
         """
-        self.get(who, conversation_id)
-        now = utcnow()
+        now = utcnow()  # _next_seq below refuses ids that are not the caller's (same NotFound as get())
         msg = Message(id=message_id or new_id("msg"), conversation_id=conversation_id, seq=0, role=role,
                       author=who.user, content=content, status=status, client_message_id=client_message_id,
                       meta=meta or {}, created_at=now)
@@ -192,7 +191,8 @@ class ConversationService:
 
     @staticmethod
     def _key(who: Principal, conversation_id: str):
-        return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id)
+        return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id,
+                    s.conversations.c.owner == who.user)
 
     @staticmethod
     def _visible(who: Principal):

@@ -1,39 +1,79 @@
 """ChatService: one assistant turn, from a user's message to `assistant.done`.
 
-The turn persists the user message before anything else, routes the request, runs the tool
-through the executor, and streams events through `emit`. Every conversation event is stored
-with its seq before it is sent, so a client that reconnects can `resume` and see nothing twice.
-The service does not know whether `emit` writes to a socket, a notebook cell or a test's list.
+The turn persists the user message before anything else, picks the model (models/backends.py),
+gives it the conversation fitted to the history budget (chat/memory.py), and loops: stream the
+model, run the tool calls it asks for through the executor, hand the results back, until a round
+asks for no tools (at most `max_tool_rounds` rounds). Events go out through `emit`; every
+conversation event is stored with its seq before it is sent, so a client that reconnects can
+`resume` and see nothing twice. The service does not know whether `emit` writes to a socket, a
+notebook cell or a test's list.
+
+When the model cannot answer (Ollama down, not pulled, too slow, a broken stream, a tool loop) the
+person gets one sentence saying so, and with `fallback_to_builtin` the built-in router answers the
+same turn; without it the turn is stored as failed with what streamed so far.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import re
 from typing import Any, Awaitable, Callable
 
 from ..errors import PennyError
-from ..models.builtin import PERIOD_WORDS, BuiltinRouter, help_text
+from ..models.backends import BuiltinBackend, ModelSelector
+from ..models.base import Clarify, Done, Model, ModelUnavailable, TextDelta, ToolCallRequest
 from ..protocol import MessageFrame
 from ..tenancy import Principal
 from ..tools.executor import Outcome, ToolExecutor
 from .conversations import ConversationService, new_id
+from .memory import compact_data, fit_history, schema_tokens
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger("penny.chat")
 
+SYSTEM_PROMPT = (
+    "You are Penny, an analyst for the company whose data you can query with the tools. "
+    "Answer with numbers from tool results only; never invent figures. Call a tool when the question needs "
+    "data, then answer in a few short lines of markdown quoting the figures. Today is {today}. "
+    "If a tool returns an error, fix the call or explain what went wrong."
+)
+DEFAULTS = {"max_tool_rounds": 4, "fallback_to_builtin": True, "history_token_budget": 8000}
+
 
 class ChatService:
-    def __init__(self, conversations: ConversationService, executor: ToolExecutor, router: BuiltinRouter) -> None:
+    def __init__(self, conversations: ConversationService, executor: ToolExecutor, router: Any = None, *,
+                 models: ModelSelector | None = None) -> None:
         self.conversations = conversations
         self.executor = executor
         self.router = router
+        if models is None:
+            # No selector given (tests, scripts): the router answers; nothing asks Ollama anything.
+            models = ModelSelector(executor.config, router, model="builtin")
+        self.models = models
         self._running: dict[tuple[str, str], asyncio.Task] = {}
+        self._tools_tokens: int | None = None
+
+    @property
+    def config(self):
+        return self.models.config
+
+    def option(self, name: str) -> Any:
+        return getattr(self.config, name, DEFAULTS[name])
 
     @property
     def model_name(self) -> str:
-        return self.router.name
+        return self.models.configured_id()
+
+    def tools(self) -> list:
+        return list(self.executor.registry)
+
+    def tools_tokens(self) -> int:
+        if self._tools_tokens is None:
+            from ..models.base import tool_schema
+
+            self._tools_tokens = schema_tokens(tool_schema(t) for t in self.tools())
+        return self._tools_tokens
 
     # ------------------------------------------------------------------ a chat message
     async def handle_message(self, who: Principal, frame: MessageFrame, emit: Emit) -> None:
@@ -49,7 +89,7 @@ class ChatService:
         if task is not None:
             self._running[key] = task
         try:
-            await turn.run(frame.content)
+            await turn.run(frame.content, getattr(frame, "model", None))
         except asyncio.CancelledError:
             await turn.finish("cancelled")
         except Exception:
@@ -108,67 +148,148 @@ class _Turn:
         self.message_id = new_id("msg")
         self.text: list[str] = []
         self.artifact_ids: list[str] = []
+        self.suggestions: list[str] = []
+        self.usage: dict[str, Any] = {}
+        self.model_id = ""
+        self.fault: str | None = None
+        self.fell_back = False
         self.finished = False
+        self._break = False  # tools ran since the last text: start the next text on a new paragraph
 
     async def delta(self, text: str) -> None:
+        if not text:
+            return
+        if self._break:
+            self._break = False
+            if self.text and not text.startswith("\n"):
+                text = "\n\n" + text
         self.text.append(text)
         await self.send({"type": "assistant.delta", "messageId": self.message_id, "text": text})
 
-    async def run(self, content: str) -> None:
-        route = self.chat.router.route(content)
-        if route is None:
-            for chunk in _chunks(help_text()):
-                await self.delta(chunk)
-            await self.finish("complete")
-            return
-
-        await self.delta(_intro(route.tool, route.params))
+    async def run(self, content: str, override: str | None = None) -> None:
+        chat = self.chat
+        sel = await chat.models.select(override)
+        self.model_id = sel.id
         try:
-            call = self.chat.executor.prepare(route.tool, route.params, self.who)
+            # The router reads only the message it answers: no need to load the conversation for it.
+            messages = ([{"role": "user", "content": content}] if isinstance(sel.model, BuiltinBackend)
+                        else self.history())
+            await self.answer(sel.model, messages)
+        except ModelUnavailable as e:
+            self.fault = e.code
+            builtin = chat.models.builtin
+            lead = "\n\n" if self.text else ""
+            self._break = False
+            if sel.model is builtin or not chat.option("fallback_to_builtin"):
+                log.info("model %s failed (%s) in %s", sel.id, e.code, self.conversation_id)
+                await self.delta(f"{lead}{e.message}")
+                await self.finish("failed")
+                return
+            log.info("model %s failed (%s) in %s; the built-in router answers", sel.id, e.code, self.conversation_id)
+            await self.delta(f"{lead}{e.message} The built-in router answers instead.\n\n")
+            self.model_id, self.fell_back = builtin.name, True
+            await self.answer(builtin, [{"role": "user", "content": content}])
+        await self.finish("complete")
+
+    def history(self) -> list[dict[str, Any]]:
+        chat = self.chat
+        msgs = chat.conversations.messages(self.who, self.conversation_id)
+        history = [{"role": m.role, "content": m.content} for m in msgs
+                   if m.role in ("user", "assistant") and m.content]
+        system = SYSTEM_PROMPT.format(today=chat.config.today().isoformat())
+        return fit_history(history, int(chat.option("history_token_budget")), system=system,
+                           tools_tokens=chat.tools_tokens())
+
+    async def answer(self, model: Model, messages: list[dict[str, Any]]) -> None:
+        """Stream rounds of the model until one asks for no tools; each tool result goes back to it."""
+        tools = self.chat.tools()
+        max_rounds = max(0, int(self.chat.option("max_tool_rounds")))
+        rounds = 0
+        while True:
+            calls: list[ToolCallRequest] = []
+            said: list[str] = []
+            async with contextlib.aclosing(model.stream(messages, tools)) as events:
+                async for ev in events:
+                    if isinstance(ev, TextDelta):
+                        said.append(ev.text)
+                        await self.delta(ev.text)
+                    elif isinstance(ev, ToolCallRequest):
+                        calls.append(ev)
+                    elif isinstance(ev, Clarify):
+                        said.append(ev.question)
+                        await self.delta(ev.question)
+                        self.suggestions = list(ev.suggestions)
+                    elif isinstance(ev, Done):
+                        for k, v in ev.usage.items():
+                            self.usage[k] = self.usage.get(k, 0) + v if isinstance(v, (int, float)) else v
+            if not calls:
+                return
+            if rounds >= max_rounds:
+                raise ModelUnavailable(f"{model.name} kept asking for tools ({rounds} rounds) without answering, "
+                                       "so I stopped it.", code="tool_loop")
+            rounds += 1
+            messages.append({"role": "assistant", "content": "".join(said),
+                             "tool_calls": [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]})
+            for c in calls:
+                messages.append(await self.run_tool(c))
+            self._break = True
+
+    async def run_tool(self, req: ToolCallRequest) -> dict[str, Any]:
+        """Run one requested call; the tool message that goes back to the model (errors included)."""
+        executor = self.chat.executor
+        try:
+            call = executor.prepare(req.name, req.arguments, self.who)
         except PennyError as e:
-            await self.delta(f"\n\nI could not run that: {e.message}")
-            await self.finish("complete")
-            return
+            return {"role": "tool", "tool_name": req.name,
+                    "content": f"Error ({e.code}): {e.message}. Fix the call and try again, or answer without it.",
+                    "penny": {"ok": False, "stage": "prepare", "tool": req.name, "error": e.to_dict()}}
         await self.send({"type": "tool.started", "callId": call.call_id, "tool": call.tool.name,
                          "params": call.params_dict})
-        outcome = await self.chat.executor.run(self.who, call, conversation_id=self.conversation_id)
+        outcome = await executor.run(self.who, call, conversation_id=self.conversation_id)
         await self.send(_finished(outcome))
         for art in outcome.artifacts:
             self.artifact_ids.append(art["id"])
             await self.send({"type": "artifact", "artifact": art})
+        meta: dict[str, Any] = {"ok": outcome.ok, "stage": "run", "tool": call.tool.name}
         if outcome.ok and outcome.result is not None:
-            for chunk in _chunks("\n\n" + outcome.result.text):
-                await self.delta(chunk)
+            meta["text"] = outcome.result.text
+            meta["artifacts"] = [{"id": a["id"], "type": a["type"]} for a in outcome.artifacts]
+            content = outcome.result.text
+            if outcome.result.data:
+                content += "\n\ndata: " + compact_data(outcome.result.data)
             if outcome.artifacts:
-                await self.delta("\n\n" + _attached(outcome.artifacts))
-        elif outcome.error is not None and outcome.error.code == "rate_limited":
-            await self.delta(f"\n\nI did not run {call.tool.name}: you have made too many tool calls for now. "
-                             f"{outcome.error.message[0].upper()}{outcome.error.message[1:]}.")
+                content += "\n\nattached for the person: " + ", ".join(f"{a['type']} {a['id']}"
+                                                                       for a in outcome.artifacts)
         else:
-            await self.delta(f"\n\n{call.tool.name} failed: {outcome.error.message if outcome.error else 'unknown error'}")
-        await self.finish("complete")
+            err = outcome.error.to_dict() if outcome.error else {"code": "unknown", "message": "unknown error"}
+            meta["error"] = err
+            content = f"Error ({err['code']}): {err['message']}"
+        return {"role": "tool", "tool_name": call.tool.name, "content": content, "penny": meta}
 
     async def finish(self, status: str) -> None:
         if self.finished:
             return
         self.finished = True
         content = "".join(self.text) or ("(cancelled before any answer)" if status == "cancelled" else "")
+        meta: dict[str, Any] = {"artifactIds": self.artifact_ids, "model": self.model_id or self.chat.model_name}
+        if self.fault:
+            meta["modelError"] = self.fault
+        if self.fell_back:
+            meta["fallback"] = True
+        if self.suggestions:
+            meta["suggestions"] = self.suggestions
+        if self.usage:
+            meta["usage"] = self.usage
         msg = self.chat.conversations.append_message(
             self.who, self.conversation_id, "assistant", content, status=status, message_id=self.message_id,
-            meta={"artifactIds": self.artifact_ids, "model": self.chat.model_name})
+            meta=meta)
         # The stored message (already in the event log with its seq) goes out live too.
         await self.send.emit({"type": "message.created", "conversationId": self.conversation_id, "seq": msg.seq,
                               "message": msg.to_wire()})
-        await self.send({"type": "assistant.done", "messageId": msg.id, "status": status})
-
-
-def _attached(artifacts: list[dict[str, Any]]) -> str:
-    """'The chart and the table are attached below; `%penny show art_…` puts the chart in a notebook cell.'"""
-    kinds = [a["type"] for a in artifacts]
-    names = " and ".join(f"the {k}" for k in kinds)
-    verb = "is" if len(kinds) == 1 else "are"
-    return (f"{names[0].upper()}{names[1:]} {verb} attached below; `%penny show {artifacts[0]['id']}` puts "
-            f"the {kinds[0]} in a notebook cell.")
+        done: dict[str, Any] = {"type": "assistant.done", "messageId": msg.id, "status": status}
+        if self.suggestions:
+            done["suggestions"] = self.suggestions
+        await self.send(done)
 
 
 def _finished(outcome: Outcome) -> dict[str, Any]:
@@ -183,33 +304,9 @@ def _finished(outcome: Outcome) -> dict[str, Any]:
     return event
 
 
-def _intro(tool: str, params: dict[str, Any]) -> str:
-    period = PERIOD_WORDS.get(params.get("period", ""), "")
-    if tool == "get_company_kpis":
-        unit = params.get("unit", "company")
-        who = "the company" if unit == "company" else unit
-        return f"Checking the KPIs for {who} {period}…"
-    if tool == "load_dashboard":
-        name = params["slug"].replace("-", " ")
-        return f"Opening the **{name}** dashboard{(' for ' + period) if period else ''}."
-    if tool == "query_metric":
-        what = str(params.get("metric", "the metric")).replace("_", " ")
-        by = f" by {params['by']}" if params.get("by") else ""
-        top = f" (top {params['top']})" if params.get("top") else ""
-        when = PERIOD_WORDS.get(str(params.get("period", "")), params.get("period") or "")
-        return f"Looking up **{what}**{by}{top}{(' for ' + when) if when else ''}…"
-    if tool == "describe_data":
-        return "Listing the tables and metrics I can see…"
-    if tool == "run_sql":
-        return "Running your query against the warehouse…"
-    return f"Running {tool}."
-
-
-def _chunks(text: str) -> list[str]:
-    """Stream line by line: a person sees the answer build up, and each delta stays small."""
-    return [c for c in re.split(r"(?<=\n)", text) if c]
-
-
 def _title(content: str) -> str:
     first = content.strip().splitlines()[0] if content.strip() else "New conversation"
     return first[:60] + ("…" if len(first) > 60 else "")
+
+
+__all__ = ["ChatService", "Emit"]

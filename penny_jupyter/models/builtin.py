@@ -2,11 +2,18 @@
 
 It costs nothing to install and answers on first run with no model server. It understands the
 seed's requests and their everyday paraphrases (periods, the four dashboards by name or topic,
-a department or region as the unit); anything else gets a reply that lists what it can do.
+a department or region as the unit, any catalog metric sliced by period, grain, dimension, top N,
+filters, explicit dates and comparisons), tolerates typos (difflib against its own vocabulary),
+number words and abbreviations. When a request names something it knows but not enough to act on
+("revenue", "top 10", two dashboards at once) it returns a `Clarification` with clickable requests;
+anything else gets None, and the turn replies with `help_text()`.
+
+Measured on tests/eval/requests.jsonl (bench/bench_router.py): see tests/eval/README.md.
 """
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -14,30 +21,47 @@ from typing import Any
 
 NAME = "builtin"
 
-# Topic words -> dashboard slug. The first slug with the most hits wins.
+# Topic words -> dashboard slug. The slug with the most hits wins; a tie asks which one.
 DASHBOARD_TOPICS: dict[str, tuple[str, ...]] = {
-    "sales-funnel": ("funnel", "sales", "pipeline", "deals", "deal", "win rate", "conversion", "bookings"),
+    "sales-funnel": ("funnel", "sales", "pipeline", "deals", "deal", "win rate", "conversion", "bookings",
+                     "sales funnel", "sales-funnel"),
     "ops-incidents": ("ops", "operations", "incident", "incidents", "outage", "outages", "uptime", "mttr",
-                      "on-call", "oncall", "reliability", "sla", "services", "status"),
+                      "on-call", "oncall", "reliability", "sla", "services", "status", "ops incidents",
+                      "ops-incidents"),
     "finance-snapshot": ("finance", "financial", "financials", "burn", "cash", "runway", "margin", "expenses",
-                         "spend", "p&l", "pnl", "cfo"),
-    "company-health": ("health", "company health", "overview", "executive", "exec", "big picture", "how is the company"),
+                         "spend", "p&l", "pnl", "cfo", "finance snapshot", "finance-snapshot"),
+    "company-health": ("health", "company health", "overview", "executive", "exec", "big picture", "how is the company",
+                       "company-health"),
 }
 
 KPI_WORDS = ("kpi", "kpis", "key metrics", "metrics", "numbers", "scorecard", "how are we doing", "how we're doing",
              "how are we tracking", "performance", "headline", "vital signs", "stats")
+# "how is engineering doing", "how's the company performing"
+# naming the tool outright: KPIs win over a metric word in the same request ("quarterly KPIs for sales")
+_KPI_EXPLICIT = ("kpi", "kpis", "scorecard")
+_KPI_QUESTION = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}(?:doing|tracking|performing)\b")
 
 PERIOD_PATTERNS: list[tuple[str, str]] = [
     (r"\bytd\b|year[\s-]+to[\s-]+date|this year|\byear\b|annual|so far this year", "YTD"),
-    (r"\bqtd\b|quarter[\s-]+to[\s-]+date|this quarter|\bquarter\b|\bq[1-4]\b", "QTD"),
+    (r"\bqtd\b|quarter[\s-]+to[\s-]+date|this quarter|\bquarter\b|quarterly|\bq[1-4]\b", "QTD"),
     (r"\bmtd\b|month[\s-]+to[\s-]+date|this month|\bmonth\b|monthly", "MTD"),
 ]
 PERIOD_WORDS = {"MTD": "this month", "QTD": "this quarter", "YTD": "this year"}
 
+# Below this a route is not worth running: the router asks instead (a bare metric scores 0.45).
+CLARIFY_BELOW = 0.5
+
+
+@dataclass
+class Clarification:
+    """Not enough to act on: a question for the person and 2-4 full requests they can click."""
+    question: str
+    suggestions: list[str]
+
 
 # ---- metric questions (query_metric), data questions (describe_data), SQL (run_sql) ---------------
 
-_SQL_FENCE = re.compile(r"```\s*sql\s*\n(.*?)```", re.I | re.S)
+_FENCE = re.compile(r"```[ \t]*(sql\b)?[ \t]*\n?(.*?)```", re.I | re.S)
 # Text that starts like SQL AND looks like SQL: "select the top customers from EMEA" is English.
 _SQL_LIKE = (
     re.compile(r"^select\b(?=.*\bfrom\b).*([*(),;=<>]|\b(where|group by|order by|limit|join|having|distinct)\b)", re.I | re.S),
@@ -54,6 +78,10 @@ DESCRIBE_PATTERNS = (
     r"what(?:'s| is) in the (?:data|warehouse|database)", r"data do you have",
 )
 
+# Penny only reads: requests to change data, and requests far outside analytics, get the help reply.
+_OFF_TOPIC = re.compile(r"\b(delete|remove|drop|truncate|insert|wipe|erase|poem|joke|jokes|haiku|song|lyrics|story|"
+                        r"weather|recipe|translate|email|remind|reminder)\b")
+
 # dimension -> words that name it in a question ("by <word>", "top 10 <word>")
 DIMENSION_WORDS: dict[str, tuple[str, ...]] = {
     "region": ("region", "regions", "geo", "geography"), "segment": ("segment", "segments"),
@@ -63,24 +91,59 @@ DIMENSION_WORDS: dict[str, tuple[str, ...]] = {
     "category": ("category", "categories"), "service": ("service", "services"),
     "severity": ("severity", "sev"), "priority": ("priority", "priorities"),
 }
-GRAIN_WORDS = {"day": ("daily", "by day", "per day", "each day"), "week": ("weekly", "by week", "per week", "each week"),
-               "month": ("by month", "per month", "each month", "month by month", "month over month", "mom"),
-               "quarter": ("quarterly", "by quarter", "per quarter", "each quarter")}
+GRAIN_WORDS = {"day": ("daily", "by day", "per day", "each day", "day by day"),
+               "week": ("weekly", "by week", "per week", "each week", "week over week", "wow"),
+               "month": ("monthly", "by month", "per month", "each month", "month by month", "month over month", "mom"),
+               "quarter": ("quarterly", "by quarter", "per quarter", "each quarter", "quarter over quarter", "qoq")}
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-                 "ten": 10, "twelve": 12, "twenty": 20, "thirty": 30, "ninety": 90}
+                 "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+                 "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+                 "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100}
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# short forms people type -> the word the rules know
+_ABBREVIATIONS = {"wk": "week", "wks": "weeks", "mo": "month", "mos": "months", "mth": "month", "mths": "months",
+                  "qtr": "quarter", "qtrs": "quarters", "yr": "year", "yrs": "years", "rev": "revenue",
+                  "depts": "departments", "pls": "please", "plz": "please", "u": "you", "ur": "your",
+                  "kpi's": "kpis", "versus": "vs", "v": "vs", "y/y": "yoy", "q/q": "qoq", "m/m": "mom"}
 _UNITS = r"(day|week|month|quarter|year)s?"
 METRIC_PERIODS: list[tuple[str, Any]] = [
-    (rf"\b(?:last|past|trailing|previous) (\d+|{'|'.join(_NUMBER_WORDS)}) {_UNITS}\b", "rolling"),
+    (rf"\b(?:last|past|trailing|previous|prior) (\d+) {_UNITS}\b", "rolling"),
     (r"\b(?:previous|last|prior) (week|month|quarter|year)\b", "previous"),
+    (r"\b(?:past|trailing) (week|month|quarter|year)\b", "past"),
     (r"\bytd\b|year[\s-]+to[\s-]+date|this year|so far this year", "YTD"),
     (r"\bqtd\b|quarter[\s-]+to[\s-]+date|this quarter", "QTD"),
     (r"\bmtd\b|month[\s-]+to[\s-]+date|this month", "MTD"),
     (r"\byesterday\b", "yesterday"), (r"\btoday\b", "today"),
 ]
+# "vs last year" says how to compare, not which period: read (and removed) before the period.
+_COMPARE: list[tuple[str, str]] = [
+    (r"\b(?:no|without|skip the|skip|dont|do not|don't) compar\w*\b", "none"),
+    (r"\b(?:vs|compared (?:to|with)|against|relative to) (?:the )?(?:same (?:period|time|dates|days) )?"
+     r"(?:(?:of|as) )?(?:last|previous|prior|a) year\b|\bsame (?:period|time|dates|days) (?:as )?last year\b"
+     r"|\byear[\s-]+over[\s-]+year\b|\byoy\b", "previous_year"),
+    (r"\b(?:vs|compared (?:to|with)|against|relative to) (?:the )?(?:last|previous|prior) "
+     r"(?:period|week|month|quarter)\b", "previous_period"),
+]
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+_MONTHS |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+_ISO = r"(\d{4}-\d{2}-\d{2})"
 TREND_WORDS = ("trend", "trends", "trending", "over time", "history", "evolution", "growth", "how has", "chart",
                "plot", "graph")
 _VOCAB_EXTRA = ("trend", "top", "last", "previous", "month", "months", "quarter", "quarters", "year", "years",
-                "week", "weeks", "days", "monthly", "weekly", "quarterly", "daily", "this", "by", "per")
+                "week", "weeks", "days", "monthly", "weekly", "quarterly", "daily", "this", "by", "per",
+                "dashboard", "dashboards", "board", "today", "yesterday", "compare", "compared", "chart", "graph",
+                "between", "since", "biggest", "largest", "snapshot", *KPI_WORDS)
+# everyday words that resemble vocabulary ("meaning" ~ "mean", "please" ~ "pipeline"): never "corrected"
+_KNOWN = frozenset("""
+show give what please with from have about this that were much many does doing tell open pull make made
+need want like look looking could would should their there them they then than when where which while
+your yours ours good morning meaning time life world movie bread code python help fix order pizza music
+play send meeting tomorrow name hello thanks thank know some more most over under into onto only also
+just each every again still well lately state down check anything something nothing quick rundown so
+far march april june july august september october november december january february total numbers
+sum average report summary split broken same period against relative without list signs sign
+table tables lists most least
+""".split())
 
 
 def _metric_vocab() -> dict[str, str]:
@@ -95,15 +158,25 @@ def _metric_vocab() -> dict[str, str]:
 
 
 def _metric_dims() -> dict[str, tuple[str, ...]]:
-    from ..data.catalog import DIMENSION_VALUES, METRICS
+    from ..data.catalog import METRICS
 
-    return {"__values__": DIMENSION_VALUES, **{m.name: m.dimensions for m in METRICS.values()}}  # type: ignore[dict-item]
+    return {m.name: m.dimensions for m in METRICS.values()}
+
+
+def _dimension_values() -> dict[str, tuple[str, ...]]:
+    """Filter values the router recognises in a question ("in EMEA", "for api-gateway", "sev1")."""
+    from ..data.catalog import DIMENSION_VALUES
+    from ..data.generator import SERVICES, SEVERITIES
+
+    return {**DIMENSION_VALUES, "service": tuple(s[0] for s in SERVICES), "severity": SEVERITIES}
 
 
 def extract_sql(text: str) -> str | None:
     """The SQL when the message IS a query (a ```sql block, or text starting with SELECT/WITH/FROM)."""
-    if m := _SQL_FENCE.search(text):
-        return m.group(1).strip()
+    for m in _FENCE.finditer(text):
+        body = m.group(2).strip()
+        if m.group(1) or any(p.search(body) for p in _SQL_LIKE):
+            return body.rstrip(";").strip()
     s = text.strip()
     if any(p.search(s) for p in _SQL_LIKE):
         return s.rstrip(";").strip()
@@ -118,44 +191,189 @@ class Route:
     reason: str = ""
 
 
+def _has(t: str, words) -> int:
+    """How many of `words` occur in the padded text `t` as whole words/phrases."""
+    return sum(1 for w in words if f" {w} " in t)
+
+
+def _normalize(text: str) -> str:
+    """Lower case, contractions and short forms spelled out, number words as digits, padded with spaces."""
+    t = text.lower().replace("\u2019", "'")
+    t = re.sub(r"\b(what|how|that|it|who|where|there|here)'s\b", r"\1 is", t)
+    t = re.sub(r"\bkpi'?s\b", "kpis", t)
+    t = re.sub(r"\by/y\b|\by-o-y\b", "yoy", t)
+    t = re.sub(r"(\w)'s\b", r"\1", t)  # the company's -> the company
+    t = re.sub(r"[^\w&\-\s]", " ", t).replace("'", "")
+    words = [_ABBREVIATIONS.get(w, w) for w in t.split()]
+    out: list[str] = []
+    for w in words:
+        parts = w.split("-")
+        if len(parts) == 2 and parts[0] in _TENS and parts[1] in _NUMBER_WORDS:  # twenty-four
+            out.append(str(_NUMBER_WORDS[parts[0]] + _NUMBER_WORDS[parts[1]]))
+        elif w in _NUMBER_WORDS and w != "one":
+            if out and out[-1].isdigit() and int(out[-1]) % 10 == 0 and int(out[-1]) >= 20 and _NUMBER_WORDS[w] < 10:
+                out[-1] = str(int(out[-1]) + _NUMBER_WORDS[w])  # twenty four
+            else:
+                out.append(str(_NUMBER_WORDS[w]))
+        else:
+            out.append(w)
+    return " " + " ".join(out) + " "
+
+
+def _explicit_range(t: str) -> tuple[dict[str, str], str]:
+    """Explicit dates: ISO ranges, "since <date>", "Q1 2026", "March 2026", "in 2025" -> start/end."""
+    def iso(y: int, mo: int, d: int) -> str:
+        return f"{y:04d}-{mo:02d}-{d:02d}"
+
+    pats: list[tuple[str, Any]] = [
+        (rf"\b(?:from |between )?{_ISO} (?:to|and|through|until|-) {_ISO}\b", lambda m: (m.group(1), m.group(2))),
+        (rf"\b(?:since|from|after|starting) {_ISO}\b", lambda m: (m.group(1), None)),
+        (r"\bq([1-4]) (\d{4})\b|\b(\d{4}) q([1-4])\b", lambda m: (
+            lambda q, y: (iso(y, 3 * q - 2, 1), iso(y, 3 * q, calendar.monthrange(y, 3 * q)[1])))(
+            int(m.group(1) or m.group(4)), int(m.group(2) or m.group(3)))),
+        (rf"\b({'|'.join(_MONTHS)}) (\d{{4}})\b", lambda m: (
+            lambda mo, y: (iso(y, mo, 1), iso(y, mo, calendar.monthrange(y, mo)[1])))(
+            _MONTHS[m.group(1)], int(m.group(2)))),
+        (rf"\b(?:on |for |in )?{_ISO}\b", lambda m: (m.group(1), m.group(1))),
+        (r"\b(?:in|for|during|of) (20\d\d)(?![\w-])", lambda m: (iso(int(m.group(1)), 1, 1), iso(int(m.group(1)), 12, 31))),
+    ]
+    for pat, conv in pats:
+        m = re.search(pat, t)
+        if m:
+            start, end = conv(m)
+            out = {"start": start}
+            if end:
+                out["end"] = end
+            return out, t[:m.start()] + " " + t[m.end():]
+    return {}, t
+
+
+def _compare(t: str) -> tuple[str | None, str]:
+    for pat, kind in _COMPARE:
+        m = re.search(pat, t)
+        if m:
+            return kind, t[:m.start()] + " " + t[m.end():]
+    return None, t
+
+
+@dataclass
+class _MetricAsk:
+    """What a question says about one metric (before deciding whether it is enough to act on)."""
+    params: dict[str, Any]
+    cue: bool  # sliced, trended, filtered, compared or over a non-"to date" period: clearly a metric question
+    has_period: bool
+    phrase: str
+
+
 @dataclass
 class BuiltinRouter:
     units: list[str] = field(default_factory=list)  # departments and regions the KPIs can be cut by
     name: str = NAME
     _metrics: dict[str, str] | None = field(default=None, repr=False)  # phrase -> metric, loaded on first use
     _words: list[str] | None = field(default=None, repr=False)
+    _wordset: frozenset[str] | None = field(default=None, repr=False)
+    _values: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+    _dims: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
 
-    def route(self, text: str) -> Route | None:
+    def route(self, text: str) -> Route | Clarification | None:
         sql = extract_sql(text or "")
         if sql:
             return Route("run_sql", {"query": sql}, 0.95, "text is SQL")
-        t = " " + re.sub(r"[^\w&'\-\s]", " ", text.lower()) + " "
-        t = re.sub(r"\s+", " ", t)
+        t = _normalize(text or "")
+        if _OFF_TOPIC.search(t):
+            return None
+        dates, t = _explicit_range(t)
+        compare, t = _compare(t)
         tc, fixed = self._spellfix(t)
-        if any(re.search(p, tc) for p in DESCRIBE_PATTERNS):
+        if any(re.search(p, tc) or re.search(p, t) for p in DESCRIBE_PATTERNS):
             return Route("describe_data", {}, 0.85 - 0.1 * fixed, "asks what data there is")
-        period = next((p for pat, p in PERIOD_PATTERNS if re.search(pat, t)), None)
+        period = next((p for pat, p in PERIOD_PATTERNS if re.search(pat, tc)), None)
 
-        scores = {slug: sum(1 for w in words if f" {w} " in t or (" " in w and w in t))
-                  for slug, words in DASHBOARD_TOPICS.items()}
-        slug, hits = max(scores.items(), key=lambda kv: kv[1])
-        wants_dashboard = "dashboard" in t or "board" in t
-        wants_kpis = any(f" {w} " in t or (" " in w and w in t) for w in KPI_WORDS)
+        scores = {slug: _has(tc, words) for slug, words in DASHBOARD_TOPICS.items()}
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        (slug, hits), (_, second) = ranked[0], ranked[1]
+        wants_dashboard = bool(re.search(r"\b(dashboards?|board)\b", tc))
+        wants_kpis = bool(_has(tc, KPI_WORDS) or _has(t, KPI_WORDS) or _KPI_QUESTION.search(tc))
 
-        metric_route = self._metric_route(tc, fixed)
-        if metric_route and not wants_dashboard and (metric_route.reason == "cue" or (not hits and not wants_kpis)):
-            return metric_route
+        ask = self._metric_ask(tc, dates, compare)
+        if ask and not wants_dashboard and not _has(t, _KPI_EXPLICIT):
+            if ask.cue:
+                conf = (0.85 if ask.has_period else 0.75) - (0.1 if fixed else 0.0)
+                return Route("query_metric", ask.params, round(conf, 2), "cue")
+            if not hits and not wants_kpis:
+                if ask.has_period:
+                    return Route("query_metric", ask.params, 0.7 - (0.1 if fixed else 0.0), "metric and period")
+                return self._clarify_metric(ask.params["metric"])  # confidence 0.45 < CLARIFY_BELOW
         if wants_dashboard and hits == 0 and not wants_kpis:
             slug, hits = "company-health", 1
         if hits and (wants_dashboard or not wants_kpis):
+            if hits == second:  # two dashboards equally likely
+                tied = [s for s, n in scores.items() if n == hits]
+                return Clarification("Which dashboard would you like?",
+                                     [f"open the {s.replace('-', ' ')} dashboard" for s in tied][:4])
             params: dict[str, Any] = {"slug": slug}
             if period:
                 params["period"] = period
             return Route("load_dashboard", params, 0.9 if wants_dashboard else 0.7, f"topic {slug}")
         if wants_kpis:
-            params = {"period": period or "MTD", "unit": self._unit(t) or "company"}
+            params = {"period": period or "MTD", "unit": self._unit(tc) or "company"}
             return Route("get_company_kpis", params, 0.9, "kpi words")
-        return None
+        return self._clarify_partial(tc, dates)
+
+    # ---- clarifications ---------------------------------------------------------------------------
+
+    def _clarify_metric(self, metric: str) -> Clarification:
+        from ..data.catalog import METRICS
+
+        m = METRICS[metric]
+        label = m.label.lower() if m.label.lower() in self._vocab() else m.name
+        dim = next((d for d in m.dimensions if d != "customer"), None)
+        sugg = [f"{label} by month this year", f"{label} last 30 days"]
+        if dim:
+            sugg.append(f"{label} by {dim} this quarter")
+        if "customer" in m.dimensions:
+            sugg.append(f"top 10 customers by {label}")
+        return Clarification(f"What would you like to see about {m.label}: over which period, or broken down how?",
+                             sugg[:4])
+
+    def _clarify_partial(self, t: str, dates: dict[str, str]) -> Clarification | None:
+        """The request names a period, a breakdown, a top N, a unit or a chart but no metric: ask which one."""
+        period = self._metric_period(t)
+        by = next((d for d, ws in DIMENSION_WORDS.items()
+                   if re.search(rf"\bby (?:{'|'.join(ws)})\b", t)), None)
+        top = re.search(r"\b(?:top|biggest|largest|best) (\d+)?", t)
+        unit = self._unit(t)
+        chart = _has(t, TREND_WORDS) or re.search(r"\b(compare|comparison|vs|breakdown)\b", t)
+        if not (period or dates or by or top or unit or chart):
+            return None
+        if unit:
+            dept = unit.lower() in {u.lower() for u in self._values_map()["department"]}
+            metric = "spend" if dept else "revenue"
+            return Clarification(f"What would you like to know about {unit}?",
+                                 [f"KPIs for {unit} this month", f"{metric} in {unit} by month this year",
+                                  f"headcount in {unit} last 12 months" if dept
+                                  else f"new customers in {unit} this quarter"])
+        if top:
+            n = top.group(1) or "10"
+            return Clarification(f"Top {n} of what, ranked by which metric?",
+                                 [f"top {n} customers by revenue", f"top {n} customers by ARR",
+                                  f"top {n} customers by churned mrr"])
+        if by:
+            fits = [m for m, dims in self._dims_map().items() if by in dims][:3]
+            return Clarification(f"Which metric should I break down by {by}?",
+                                 [f"{self._phrase(m)} by {by} this year" for m in fits])
+        when = period or "this year"
+        if dates:
+            when = f"from {dates['start']} to {dates['end']}" if "end" in dates else f"since {dates['start']}"
+        return Clarification("Which metric would you like to see?",
+                             [f"revenue by month {when}", f"new customers by region {when}",
+                              f"churned mrr by month {when}"])
+
+    def _phrase(self, metric: str) -> str:
+        from ..data.catalog import METRICS
+
+        label = METRICS[metric].label.lower()
+        return label if self._vocab().get(label) == metric else metric
 
     # ---- query_metric -----------------------------------------------------------------------------
 
@@ -164,45 +382,56 @@ class BuiltinRouter:
             self._metrics = _metric_vocab()
         return self._metrics
 
+    def _dims_map(self) -> dict[str, tuple[str, ...]]:
+        if self._dims is None:
+            self._dims = _metric_dims()
+        return self._dims
+
+    def _values_map(self) -> dict[str, tuple[str, ...]]:
+        if self._values is None:
+            self._values = _dimension_values()
+        return self._values
+
     def _spellfix(self, t: str) -> tuple[str, bool]:
         """Replace near-miss words ("revnue", "regoin", "quater") with the vocabulary word they resemble."""
         if self._words is None:
             words = {w for p in self._vocab() for w in p.split()} | set(_VOCAB_EXTRA)
             words |= {w for ws in DIMENSION_WORDS.values() for w in ws}
+            words |= {w for ws in DASHBOARD_TOPICS.values() for p in ws for w in p.split()}
+            words |= {v.lower() for vs in self._values_map().values() for v in vs}
+            words |= {u.lower() for u in self.units}
             self._words = sorted(w for w in words if len(w) >= 3)
+            self._wordset = frozenset(self._words) | _KNOWN
         out, fixed = [], False
         for w in t.split():
-            if len(w) >= 4 and w not in self._words and not w.isdigit():
+            if len(w) >= 4 and w not in self._wordset and not any(c.isdigit() for c in w):
                 close = difflib.get_close_matches(w, self._words, n=1, cutoff=0.75)
-                if close and close[0][0] == w[0]:  # same first letter: keeps "weather" from becoming "weekly"
+                # same first letter (keeps "weather" from becoming "weekly"), and either close (>= 0.8:
+                # "france" is not "finance") or the same letters swapped ("kpsi", "chrun")
+                if close and close[0][0] == w[0] and (
+                        sorted(close[0]) == sorted(w)
+                        or difflib.SequenceMatcher(None, w, close[0]).ratio() >= 0.8):
                     out.append(close[0])
                     fixed = True
                     continue
             out.append(w)
         return " " + " ".join(out) + " ", fixed
 
-    def _metric_route(self, t: str, fixed: bool) -> Route | None:
+    def _metric_ask(self, t: str, dates: dict[str, str], compare: str | None) -> _MetricAsk | None:
         vocab = self._vocab()
         found = [(len(p), p, name) for p, name in vocab.items() if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", t)]
         if not found:
             return None
         _, phrase, metric = max(found)
         rest = re.sub(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", " ", t, count=1)
-        dims = _metric_dims()
-        allowed = dims.get(metric, ())
+        allowed = self._dims_map().get(metric, ())
         params: dict[str, Any] = {"metric": metric}
-        cue = False
 
-        period = self._metric_period(rest)
-        grain = next((g for g, ws in GRAIN_WORDS.items() if any(f" {w} " in rest for w in ws)), None)
-        if grain is None and re.search(r"\bmonthly\b", rest):
-            grain = "month"
-        if grain:
-            rest = rest.replace(f" by {grain} ", " ")
+        period = None if dates else self._metric_period(rest)
+        grain = next((g for g, ws in GRAIN_WORDS.items() if _has(rest, ws)), None)
         by = top = None
-        if m := re.search(r"\b(?:top|biggest|largest|best) (?:(\d+|" + "|".join(_NUMBER_WORDS) + r") )?(\w+)", rest):
-            n = (m.group(1) or "").strip()
-            top = int(n) if n.isdigit() else _NUMBER_WORDS.get(n, 10)
+        if m := re.search(r"\b(?:top|biggest|largest|best)(?: (\d+))?(?: (\w+))?", rest):
+            top = int(m.group(1)) if m.group(1) else 10
             by = next((d for d, ws in DIMENSION_WORDS.items() if m.group(2) in ws), None)
             if by is None and "customer" in allowed:
                 by = "customer"
@@ -213,7 +442,7 @@ class BuiltinRouter:
         if by and by not in allowed:
             by = None
         filters = {}
-        for d, values in dims["__values__"].items():  # type: ignore[union-attr]
+        for d, values in self._values_map().items():
             if d not in allowed or d == by:
                 continue
             for v in values:
@@ -222,6 +451,7 @@ class BuiltinRouter:
                     break
         if period:
             params["period"] = period
+        params.update(dates)
         if grain:
             params["grain"] = grain
         if by:
@@ -230,10 +460,12 @@ class BuiltinRouter:
             params["top"] = top
         if filters:
             params["filters"] = filters
-        trend = any(f" {w} " in rest or (" " in w and w in rest) for w in TREND_WORDS)
-        cue = bool(grain or by or top or trend or (period and period not in ("MTD", "QTD", "YTD")))
-        conf = (0.85 if cue and period else 0.75 if cue else 0.6) - (0.1 if fixed else 0.0)
-        return Route("query_metric", params, round(conf, 2), "cue" if cue else "metric named")
+        if compare:
+            params["compare"] = compare
+        trend = _has(rest, TREND_WORDS)
+        cue = bool(grain or by or top or trend or filters or compare or dates
+                   or (period and period not in ("MTD", "QTD", "YTD")))
+        return _MetricAsk(params, cue, bool(period or dates), phrase)
 
     def _metric_period(self, t: str) -> str | None:
         for pat, kind in METRIC_PERIODS:
@@ -241,11 +473,12 @@ class BuiltinRouter:
             if not m:
                 continue
             if kind == "rolling":
-                n = m.group(1)
-                n = int(n) if n.isdigit() else _NUMBER_WORDS[n]
+                n = int(m.group(1))
                 return f"last {n} {m.group(2)}{'s' if n != 1 else ''}"
             if kind == "previous":
                 return f"previous {m.group(1)}"
+            if kind == "past":
+                return f"last 1 {m.group(1)}"
             return kind
         return None
 

@@ -83,13 +83,34 @@ def authenticated(method):
     return web.authenticated(method)
 
 
+def model_selector(handler: PennyHandler):
+    """The engine's ModelSelector once the engine is built; before that a light one of the same config, so
+    `health` and `models` answer without starting the engine (the router loads only if a turn needs it)."""
+    holder = handler.settings["penny"]
+    if holder._engine is not None:
+        return holder._engine.models
+    selector = handler.settings.get("penny_models")
+    if selector is None:
+        from penny_jupyter.models.backends import ModelSelector
+
+        selector = handler.settings["penny_models"] = ModelSelector(handler.settings["penny_config"])
+    return selector
+
+
 class HealthHandler(PennyHandler):
     @authenticated
     async def get(self):
         config = self.settings["penny_config"]
-        self.reply({"status": "ok", "model": "builtin", "modelReason": "built-in offline router (Ollama support "
-                    "arrives in a later release)", "engineStarted": self.settings["penny"]._engine is not None,
+        models = await model_selector(self).describe()
+        self.reply({"status": "ok", "model": models["active"], "modelReason": models["reason"],
+                    "engineStarted": self.settings["penny"]._engine is not None,
                     "version": __import__("penny_jupyter").__version__, "defaultTenant": config.default_tenant})
+
+
+class ModelsHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        self.reply(await model_selector(self).describe())
 
 
 class MeHandler(PennyHandler):
@@ -151,7 +172,7 @@ class MessagesHandler(PennyHandler):
             events.append(event)
 
         frame = _protocol().MessageFrame(type="message", content=body.content, conversation_id=cid,
-                                      client_message_id=body.client_message_id)
+                                      client_message_id=body.client_message_id, model=body.model)
         await engine.chat.handle_message(who, frame, collect)
         self.reply({"events": events}, 201)
 
@@ -309,6 +330,7 @@ def _handlers():
 
     return [
         (rf"{API}/health", HealthHandler),
+        (rf"{API}/models", ModelsHandler),
         (rf"{API}/me", MeHandler),
         (rf"{API}/conversations", ConversationsHandler),
         (rf"{API}/conversations/{ID}", ConversationHandler),

@@ -42,19 +42,29 @@ def _audit_op() -> dict:
     return op
 
 
+def _models_op() -> dict:
+    op = _op("The default model (active) with the reason for it, and every model a message may name "
+             "(builtin and each pulled Ollama model)")
+    op["responses"]["200"]["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ModelList"}}}
+    return op
+
+
 @lru_cache(maxsize=1)
 def build_openapi() -> dict:
     models = {m.__name__: m for m in (protocol.ConversationCreate, protocol.ConversationPatch, protocol.MessageCreate,
                                       protocol.ToolExecuteBody, protocol.ConversationOut, protocol.MessageOut,
-                                      protocol.ArtifactOut)}
+                                      protocol.ArtifactOut, protocol.ModelInfo, protocol.ModelList)}
     schemas = {name: m.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
                for name, m in models.items()}
+    for schema in schemas.values():  # nested models are components of their own (ModelInfo)
+        schema.pop("$defs", None)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
     cid, aid = ("id",), ("id",)
     paths = {
-        "/penny/api/health": {"get": _op("Which model answers, and whether the engine is up")},
+        "/penny/api/health": {"get": _op("Which model answers (model, modelReason), and whether the engine is up")},
+        "/penny/api/models": {"get": _models_op()},
         "/penny/api/me": {"get": _op("The caller's user, tenant and roles")},
         "/penny/api/conversations": {"get": _op("The caller's conversations"),
                                      "post": _op("Start a conversation", "ConversationCreate", 201)},

@@ -37,6 +37,7 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     async def get(self, *args, **kwargs):
         self.principal = principal_for(self, self.settings["penny_config"])
         self.engine = await self.settings["penny"].get()
+        self.models = await self.engine.models.describe()  # the Ollama probe is cached ~30 s
         await super().get(*args, **kwargs)
 
     def open(self, *args, **kwargs):
@@ -46,7 +47,7 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._tasks: set[asyncio.Task] = set()
         ChatSocket._open.add(self)
         self.send(_protocol().ReadyEvent(user=self.principal.user, tenant=self.principal.tenant,
-                                      model=self.engine.chat.model_name).dump())
+                                      model=self.models["active"], model_reason=self.models["reason"]).dump())
 
     def on_close(self):
         # Running turns go on and are stored: the client catches up with `resume` when it is back.

@@ -16,7 +16,7 @@ ENDPOINTS = [
     ("GET", ("tools",)), ("POST", ("tools", "get_company_kpis", "execute")), ("GET", ("dashboards",)),
     ("GET", ("artifacts",)), ("GET", ("artifacts", "a1")), ("GET", ("artifacts", "a1", "versions")),
     ("POST", ("artifacts", "a1", "refresh")), ("GET", ("artifacts", "a1", "download")), ("GET", ("openapi.json",)),
-    ("GET", ("audit",)),
+    ("GET", ("audit",)), ("GET", ("models",)),
 ]
 
 
