@@ -96,7 +96,18 @@ class LabServer:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory) -> LabServer:
+def browser_ollama():
+    """A fake Ollama (real HTTP, Ollama's API) the lab server knows about. The server's default model
+    stays the built-in router; a test picks `ollama:llama3.2` in the sidebar to talk to this one."""
+    from tests.fake_ollama import FakeOllama
+
+    server = FakeOllama().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory, browser_ollama) -> LabServer:
     """Start `jupyter lab` on a free port with a random token and throwaway dirs; stop it at the end."""
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
@@ -116,7 +127,7 @@ def lab_server(tmp_path_factory) -> LabServer:
     (config_dir / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"jpserver_extensions": {"penny_server": True}},
         # A fixed "today": the demo warehouse and every KPI are the same on every run.
-        "PennyConfig": {"demo_scale": 0.05, "as_of": AS_OF},
+        "PennyConfig": {"demo_scale": 0.05, "as_of": AS_OF, "model": "builtin", "ollama_host": browser_ollama.url},
     }))
 
     token = secrets.token_hex(24)
