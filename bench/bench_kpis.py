@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import interleaved  # noqa: E402
 
 from penny_jupyter.data.generator import fact_rows, generate  # noqa: E402
 from penny_jupyter.data.periods import resolve_period  # noqa: E402
@@ -104,18 +106,7 @@ def main() -> int:
             print(f"bench get_company_kpis: MISMATCH on {name}: tool {a} vs hand {b}")
             return 1
 
-    for _ in range(WARMUP):
-        tool()
-        hand()
-    t_tool, t_hand = [], []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        tool()
-        t1 = time.perf_counter()
-        hand()
-        t2 = time.perf_counter()
-        t_tool.append((t1 - t0) * 1000)
-        t_hand.append((t2 - t1) * 1000)
+    t_tool, t_hand = interleaved(tool, hand, RUNS, WARMUP)
     p50, h50 = statistics.median(t_tool), statistics.median(t_hand)
     ratio = p50 / h50
     ok = ratio <= 1.5 and p50 <= 50

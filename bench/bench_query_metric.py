@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _report import interleaved  # noqa: E402
 from bench_kpis import HAND_SQL as KPI_HAND_SQL  # noqa: E402
 
 from penny_jupyter.data.generator import fact_rows, generate  # noqa: E402
@@ -53,18 +54,7 @@ SELECT region, CAST(date_trunc('month', day) AS DATE), sum(amount), NULL FROM b 
 
 
 def _p50_pair(tool, hand) -> tuple[float, float]:
-    for _ in range(WARMUP):
-        tool()
-        hand()
-    t_tool, t_hand = [], []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        tool()
-        t1 = time.perf_counter()
-        hand()
-        t2 = time.perf_counter()
-        t_tool.append((t1 - t0) * 1000)
-        t_hand.append((t2 - t1) * 1000)
+    t_tool, t_hand = interleaved(tool, hand, RUNS, WARMUP)
     return statistics.median(t_tool), statistics.median(t_hand)
 
 

@@ -4,21 +4,11 @@ tool calls gets 429 + Retry-After on REST and a `rate_limited` error event on th
 from __future__ import annotations
 
 import pytest
-from jupyter_server.auth.identity import IdentityProvider, User
 from tornado.httpclient import HTTPClientError
 
 from tests.server.conftest import error_of
 
-TOKENS = {"tok-alice": "alice", "tok-bob": "bob", "tok-carol": "carol", "tok-dave": "dave"}
-
-
-class TokenPerUser(IdentityProvider):
-    async def get_user_token(self, handler):
-        token = self.get_token(handler)
-        if token in TOKENS:
-            handler._token_authenticated = True
-            return User(username=TOKENS[token])
-        return None
+from tests.server.identity import TokenPerUser, as_
 
 
 @pytest.fixture
@@ -31,9 +21,6 @@ def jp_server_config(penny_config_values):
                         "rate_limit_tools": {"load_dashboard": "2/minute"}},
     }
 
-
-def as_(user: str) -> dict:
-    return {"Authorization": f"token tok-{user}"}
 
 
 async def _error(coro):

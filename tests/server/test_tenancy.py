@@ -7,21 +7,11 @@ provider would, and Penny's tenant_map places alice and carol in acme and bob in
 from __future__ import annotations
 
 import pytest
-from jupyter_server.auth.identity import IdentityProvider, User
 from tornado.httpclient import HTTPClientError
 
 from tests.server.conftest import error_of
 
-TOKENS = {"tok-alice": "alice", "tok-bob": "bob", "tok-carol": "carol"}
-
-
-class TokenPerUser(IdentityProvider):
-    async def get_user_token(self, handler):
-        token = self.get_token(handler)
-        if token in TOKENS:
-            handler._token_authenticated = True
-            return User(username=TOKENS[token])
-        return None
+from tests.server.identity import TokenPerUser, as_
 
 
 @pytest.fixture
@@ -32,9 +22,6 @@ def jp_server_config(penny_config_values):
                         "admins": ["alice"]},
     }
 
-
-def as_(user: str) -> dict:
-    return {"Authorization": f"token tok-{user}"}
 
 
 async def test_me_reflects_the_authenticated_identity(api):
