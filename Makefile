@@ -38,11 +38,11 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[test]"
 	touch $@
 
-# Debian packages the tests need: a real browser for the UI tests, bubblewrap for the sandbox.
+# Debian packages the tests need: a real browser for the UI tests, bubblewrap and libseccomp for the sandbox.
 system-packages:
-	@if ! command -v chromium > /dev/null || ! command -v bwrap > /dev/null; then \
+	@if ! command -v chromium > /dev/null || ! command -v bwrap > /dev/null || ! ldconfig -p | grep -q libseccomp.so.2; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap > /dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap libseccomp2 > /dev/null; \
 	fi
 
 $(DATA_DIR)/warehouses/demo.duckdb: | $(VENV)/.stamp-install

@@ -187,6 +187,19 @@ class ToolFinishedEvent(Wire):
     error: dict[str, str] | None = None
 
 
+class ToolProgressEvent(Wire):
+    """A running tool's progress (run_python: elapsed time and the tail of its output so far, or its
+    place in the queue while it waits). Sent live, not stored: a resumed conversation skips them."""
+
+    type: Literal["tool.progress"] = "tool.progress"
+    conversation_id: str | None = None
+    call_id: str
+    tool: str
+    elapsed_ms: float | None = None
+    output: str | None = None
+    queue_position: int | None = None
+
+
 class ArtifactEvent(Wire):
     type: Literal["artifact"] = "artifact"
     conversation_id: str | None = None
@@ -222,6 +235,7 @@ class PongEvent(Wire):
 
 
 ServerEvent = Union[ReadyEvent, MessageCreatedEvent, AssistantDeltaEvent, ToolStartedEvent, ToolFinishedEvent,
+                    ToolProgressEvent,
                     ArtifactEvent, AssistantDoneEvent, TypingEvent, ErrorEvent, PongEvent]
 
 

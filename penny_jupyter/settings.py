@@ -87,6 +87,18 @@ class PennyConfig(Configurable):
     load_plugins = Bool(True, help="Load third-party tools registered under the `penny.tools` entry point.").tag(config=True)
     max_frame_bytes = Integer(1 << 20, help="Largest WebSocket frame accepted.").tag(config=True)
     kpi_query_threads = Integer(2, help="DuckDB threads per tenant warehouse connection.").tag(config=True)
+    sandbox_max_concurrent = Integer(2, help="run_python sandboxes running at once; more wait in line.").tag(
+        config=True)
+    sandbox_timeout = Float(30.0, help="Wall-clock seconds one run_python sandbox may run.").tag(config=True)
+    sandbox_memory_mb = Integer(1024, help="Address space (RLIMIT_AS, MB) of a run_python sandbox.").tag(config=True)
+    sandbox_output_bytes = Integer(1 << 20, help="Bytes of stdout+stderr kept from a run; past it the run is "
+                                   "stopped and the output marked truncated.").tag(config=True)
+    sandbox_cpu_seconds = Integer(30, help="CPU seconds (RLIMIT_CPU) of a run_python sandbox.").tag(config=True)
+    sandbox_mode = Unicode(
+        "bwrap", help='"bwrap" (namespaces + rlimits + seccomp; run_python refuses when bubblewrap cannot isolate) '
+        'or "unsafe-no-isolation" (rlimits and seccomp only: the code can read what the server can; only for '
+        "trusted single-user installs)."
+    ).tag(config=True)
 
     @default("data_dir")
     def _default_data_dir(self) -> str:

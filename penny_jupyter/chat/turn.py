@@ -121,7 +121,8 @@ class ChatService:
         send = _Recorder(self.conversations, who, conversation_id, emit)
         await send({"type": "tool.started", "callId": call.call_id, "tool": call.tool.name,
                     "params": call.params_dict})
-        outcome = await self.executor.run(who, call, conversation_id=conversation_id)
+        outcome = await self.executor.run(who, call, conversation_id=conversation_id,
+                                          on_progress=_progress_sender(call, emit, conversation_id))
         await send(_finished(outcome))
         for art in outcome.artifacts:
             await send({"type": "artifact", "artifact": art})
@@ -245,7 +246,8 @@ class _Turn:
                     "penny": {"ok": False, "stage": "prepare", "tool": req.name, "error": e.to_dict()}}
         await self.send({"type": "tool.started", "callId": call.call_id, "tool": call.tool.name,
                          "params": call.params_dict})
-        outcome = await executor.run(self.who, call, conversation_id=self.conversation_id)
+        outcome = await executor.run(self.who, call, conversation_id=self.conversation_id,
+                                     on_progress=_progress_sender(call, self.send.emit, self.conversation_id))
         await self.send(_finished(outcome))
         for art in outcome.artifacts:
             self.artifact_ids.append(art["id"])
@@ -290,6 +292,25 @@ class _Turn:
         if self.suggestions:
             done["suggestions"] = self.suggestions
         await self.send(done)
+
+
+def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """tool.progress events for one call. Sent live and never stored: they are many, and a client that
+    resumes later wants the outcome (tool.finished), not the ticks."""
+
+    async def send(event: dict[str, Any]) -> None:
+        payload: dict[str, Any] = {"type": "tool.progress", "callId": call.call_id, "tool": call.tool.name,
+                                   "elapsedMs": event.get("elapsedMs", 0), "output": event.get("output", "")}
+        if event.get("queuePosition") is not None:
+            payload["queuePosition"] = event["queuePosition"]
+        if conversation_id:
+            payload["conversationId"] = conversation_id
+        try:
+            await emit(payload)
+        except Exception:  # a socket gone away: the tool keeps running, its outcome is still stored
+            log.debug("tool.progress not delivered", exc_info=True)
+
+    return send
 
 
 def _finished(outcome: Outcome) -> dict[str, Any]:

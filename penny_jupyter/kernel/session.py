@@ -3,18 +3,25 @@
 Under a Jupyter server the extension hands the kernel PENNY_DATA_DIR (and PENNY_AS_OF) through the
 environment, so `%penny show <id>` finds what the sidebar made. Calls run on a private thread with
 its own event loop, because a kernel's main thread already runs one.
+
+A session keeps one conversation for `%penny ask`: the first question starts it, follow-ups go to the
+same one (so the model sees the earlier turns), `new_conversation()` starts over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Iterator
 
 from ..engine import Engine
+from ..errors import NotFound
 from ..settings import PennyConfig
 from ..tenancy import Principal
+
+_DONE = object()
 
 
 class LocalSession:
@@ -27,6 +34,7 @@ class LocalSession:
         self.principal = Principal(user=cfg.single_user_name, tenant=cfg.default_tenant,
                                    roles=frozenset({"member", "admin"}))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="penny")
+        self.conversation_id: str | None = None
 
     @classmethod
     def shared(cls) -> "LocalSession":
@@ -34,6 +42,10 @@ class LocalSession:
             if cls._instance is None:
                 cls._instance = cls()
             return cls._instance
+
+    # ------------------------------------------------------------------ tools and artifacts
+    def has_tool(self, name: str) -> bool:
+        return name in self.engine.tools.names()
 
     def run_tool(self, tool: str, params: dict[str, Any]):
         executor = self.engine.executor
@@ -45,3 +57,74 @@ class LocalSession:
 
     def artifact(self, artifact_id: str, version: int | None = None) -> dict[str, Any]:
         return self.engine.artifacts.get(self.principal, artifact_id, version)
+
+    def artifacts(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        return self.engine.artifacts.list(self.principal, conversation_id)
+
+    def versions(self, artifact_id: str) -> list[dict[str, Any]]:
+        return self.engine.artifacts.versions(self.principal, artifact_id)
+
+    def conversations(self) -> list:
+        return self.engine.conversations.list(self.principal)
+
+    # ------------------------------------------------------------------ chat
+    def new_conversation(self) -> None:
+        self.conversation_id = None
+
+    def chat(self, text: str, conversation_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Ask Penny; yields the turn's events (assistant.delta, tool.started, artifact, ...) on the
+        caller's thread as they happen. The turn runs on the session's thread. Closing the iterator
+        early (KeyboardInterrupt in the cell) cancels the turn; what streamed so far is stored."""
+        from ..protocol import MessageFrame
+
+        conv = conversation_id or self.conversation_id
+        if conv is not None:
+            try:
+                self.engine.conversations.get(self.principal, conv)
+            except NotFound:  # deleted in the sidebar meanwhile: start a new one
+                conv = None
+        frame = MessageFrame(type="message", content=text, conversation_id=conv)
+        events: queue.Queue = queue.Queue()
+        running: dict[str, Any] = {}
+
+        async def emit(event: dict[str, Any]) -> None:
+            events.put(event)
+
+        async def turn() -> None:
+            running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
+            await self.engine.chat.handle_message(self.principal, frame, emit)
+
+        def work() -> None:
+            try:
+                asyncio.run(turn())
+            except BaseException as e:  # handed to the caller's thread
+                events.put(e)
+            finally:
+                events.put(_DONE)
+
+        self._pool.submit(work)
+        finished = False
+        try:
+            while True:
+                ev = events.get()
+                if ev is _DONE:
+                    finished = True
+                    return
+                if isinstance(ev, BaseException):
+                    if isinstance(ev, asyncio.CancelledError):
+                        continue
+                    raise ev
+                if ev.get("conversationId") and self.conversation_id != ev["conversationId"]:
+                    if conversation_id is None:
+                        self.conversation_id = ev["conversationId"]
+                yield ev
+        finally:
+            if not finished:
+                loop, task = running.get("loop"), running.get("task")
+                if loop is not None and task is not None:
+                    try:
+                        loop.call_soon_threadsafe(task.cancel)
+                    except RuntimeError:  # the loop already closed: the turn is over
+                        pass
+                while events.get() is not _DONE:  # wait for the turn to store what it has
+                    pass

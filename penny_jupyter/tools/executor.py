@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
@@ -114,27 +114,37 @@ class ToolExecutor:
         return self.artifacts.add_version(who, artifact_id, outcome.result.artifacts[0])
 
     async def run(self, who: Principal, call: Call, *, conversation_id: str | None = None,
-                  persist: bool = True) -> Outcome:
-        """Run an admitted (or not yet counted) call; every way it ends is one Outcome and one audit row."""
+                  persist: bool = True, on_progress: Callable[[dict[str, Any]], Any] | None = None) -> Outcome:
+        """Run an admitted (or not yet counted) call; every way it ends is one Outcome and one audit row.
+
+        `on_progress(event)` (sync or async) is called on this loop for each progress report the tool makes
+        (`ctx.progress`, from its thread); all of them are delivered before this returns."""
         started = time.perf_counter()
         try:
             self.admit(who, call)
         except RateLimited as e:  # already audited
             return Outcome(call, False, _ms(started), error=e)
+        bridge = _ProgressBridge(on_progress) if on_progress is not None else None
         try:
-            outcome = await self._execute(who, call, started, conversation_id, persist)
+            outcome = await self._execute(who, call, started, conversation_id, persist,
+                                          bridge.report if bridge is not None else None)
         except asyncio.CancelledError:
+            if bridge is not None:
+                bridge.drop()
             self._audit(who, call.tool.name, call.params_dict, "cancelled", _ms(started))
             raise
+        if bridge is not None:
+            await bridge.flush()
         self._audit(who, call.tool.name, call.params_dict, "ok" if outcome.ok else outcome.error.code,
                     outcome.duration_ms, outcome.result.row_count if outcome.result is not None else None)
         return outcome
 
     async def _execute(self, who: Principal, call: Call, started: float, conversation_id: str | None,
-                       persist: bool) -> Outcome:
+                       persist: bool, on_progress: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
         cancelled = False
         ctx = ToolContext(principal=who, warehouses=self.warehouses, config=self.config,
-                          today=self.config.today(), cancelled=lambda: cancelled)
+                          today=self.config.today(), cancelled=lambda: cancelled,
+                          progress=on_progress or (lambda event: None))
         attempts = [0]
         try:
             result = await asyncio.wait_for(self._attempts(ctx, call, attempts), timeout=self.config.tool_timeout)
@@ -181,6 +191,49 @@ class ToolExecutor:
             return
         self.audit.record(tenant=who.tenant, user=who.user, tool=tool, params_digest=digest_params(params),
                           outcome=outcome, duration_ms=duration_ms, row_count=row_count)
+
+
+class _ProgressBridge:
+    """Carries a tool's progress reports from its worker thread to `on_progress` on the event loop, in
+    order; `flush` waits for the ones still being delivered (so they all precede tool.finished)."""
+
+    def __init__(self, on_progress: Callable[[dict[str, Any]], Any]) -> None:
+        self.on_progress = on_progress
+        self.loop = asyncio.get_running_loop()
+        self.pending: set[asyncio.Future] = set()
+        self.closed = False
+
+    def report(self, event: dict[str, Any]) -> None:  # any thread
+        if self.closed:
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._deliver, dict(event))
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            pass
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            res = self.on_progress(event)
+        except Exception:
+            log.warning("progress listener failed", exc_info=True)
+            return
+        if asyncio.iscoroutine(res) or isinstance(res, asyncio.Future):
+            fut = asyncio.ensure_future(res)
+            self.pending.add(fut)
+            fut.add_done_callback(self.pending.discard)
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)  # reports scheduled just before the tool returned run first
+        self.closed = True
+        if self.pending:
+            await asyncio.gather(*list(self.pending), return_exceptions=True)
+
+    def drop(self) -> None:
+        self.closed = True
+        for fut in list(self.pending):
+            fut.cancel()
 
 
 def _ms(started: float) -> float:

@@ -60,6 +60,9 @@ class ToolContext:
     config: "PennyConfig"
     today: dt.date
     cancelled: Callable[[], bool] = lambda: False
+    # Long tools report how they are doing ({"elapsedMs", "output"} or {"queuePosition"}); callable
+    # from any thread. The executor forwards it to the caller as tool.progress events.
+    progress: Callable[[dict], None] = lambda event: None
     _cursors: list = field(default_factory=list)
 
     def warehouse(self):
@@ -135,7 +138,8 @@ def default_registry(load_plugins: bool = False) -> ToolRegistry:
     reg = ToolRegistry()
     reg.register(GET_COMPANY_KPIS)
     reg.register(LOAD_DASHBOARD)
-    for module, names in (("metrics", ("QUERY_METRIC", "DESCRIBE_DATA")), ("sql", ("RUN_SQL",))):
+    for module, names in (("metrics", ("QUERY_METRIC", "DESCRIBE_DATA")), ("sql", ("RUN_SQL",)),
+                          ("python", ("RUN_PYTHON",))):
         for tool in _builtin(module, names):
             reg.register(tool)
     if load_plugins:

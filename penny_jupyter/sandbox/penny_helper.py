@@ -1,0 +1,175 @@
+"""The `penny` module user code sees inside the sandbox: `penny.show(df)`, `penny.chart(fig)`,
+`penny.metric(label, value, ...)`, `penny.db()` and `penny.sql(query)`.
+
+This file runs INSIDE the sandbox (bind-mounted read-only at /opt/penny/penny_helper.py). It imports
+nothing from penny_jupyter. Every result is one JSON file in RESULTS_DIR, numbered in call order;
+the runner outside reads them back (without following symlinks) and turns them into artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json as _json
+import math as _math
+import os as _os
+
+RESULTS_DIR = _os.environ.get("PENNY_RESULTS_DIR", "/work/.penny/results")
+WAREHOUSE = _os.environ.get("PENNY_WAREHOUSE", "/data/warehouse.duckdb")
+MAX_ROWS = 10_000
+_count = [0]
+_conn = [None]
+
+__all__ = ["show", "chart", "metric", "db", "sql"]
+
+
+def _plain(obj):
+    """JSON scalars only: numpy scalars/arrays to Python, dates to ISO, NaN/inf to None."""
+    if obj is None or isinstance(obj, (bool, str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if _math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:  # plotly>=6 packs numpy arrays; the renderers want lists
+            return _plain(_unpack(obj))
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (_dt.datetime, _dt.date, _dt.time)):
+        return obj.isoformat()
+    if hasattr(obj, "isoformat"):  # pandas Timestamp
+        try:
+            return obj.isoformat()
+        except Exception:
+            pass
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _plain(obj.tolist())
+    if hasattr(obj, "item"):
+        return _plain(obj.item())
+    try:
+        import pandas as pd
+
+        if obj is pd.NaT or (not isinstance(obj, (list, dict)) and pd.isna(obj)):
+            return None
+    except Exception:
+        pass
+    return str(obj)
+
+
+def _unpack(obj: dict):
+    import base64
+
+    import numpy as np
+
+    arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
+    shape = obj.get("shape")
+    if shape:
+        dims = [int(x) for x in str(shape).split(",")] if isinstance(shape, str) else list(shape)
+        arr = arr.reshape(dims)
+    return arr.tolist()
+
+
+def _write(kind: str, payload: dict) -> None:
+    _os.makedirs(RESULTS_DIR, exist_ok=True)
+    _count[0] += 1
+    path = _os.path.join(RESULTS_DIR, f"{_count[0]:04d}.json")
+    with open(path, "w") as f:
+        _json.dump({"kind": kind, **payload}, f, allow_nan=False)
+
+
+def _fmt(dtype) -> str:
+    s = str(dtype)
+    if s.startswith(("int", "uint", "Int", "UInt")):
+        return "integer"
+    if s.startswith(("float", "Float")):
+        return "number"
+    if s.startswith("datetime") or s == "date":
+        return "date"
+    return "text"
+
+
+def show(df, title: str | None = None) -> None:
+    """Show a pandas DataFrame (or anything DataFrame() accepts) as a table artifact."""
+    import pandas as pd
+
+    if isinstance(df, pd.Series):
+        df = df.to_frame()
+    if not isinstance(df, pd.DataFrame):
+        df = pd.DataFrame(df)
+    if not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index()
+    truncated = len(df) > MAX_ROWS
+    part = df.head(MAX_ROWS)
+    keys, seen = [], {}
+    for n in (str(c) for c in part.columns):
+        k = n if n not in seen else f"{n}_{seen[n] + 1}"
+        seen[n] = seen.get(n, 0) + 1
+        keys.append(k)
+    columns = [{"key": k, "label": str(c), "format": _fmt(t)} for k, c, t in zip(keys, part.columns, part.dtypes)]
+    rows = [dict(zip(keys, (_plain(v) for v in r))) for r in part.itertuples(index=False, name=None)]
+    _write("table", {"title": title or "Table", "columns": columns, "rows": rows, "truncated": truncated,
+                     "total_rows": int(len(df))})
+
+
+def chart(fig, title: str | None = None, kind: str | None = None) -> None:
+    """Show a plotly figure (or its dict) as a chart artifact."""
+    fig_json = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
+    fig_json = _plain(fig_json)
+    layout = fig_json.setdefault("layout", {})
+    layout["template"] = "none"
+    if title is None:
+        t = layout.get("title")
+        title = (t.get("text") if isinstance(t, dict) else t) or "Chart"
+    if kind is None:
+        types = [d.get("type", "scatter") for d in fig_json.get("data", [])]
+        kind = "bar" if types and types[0] == "bar" else "pie" if types and types[0] == "pie" else (
+            "funnel" if types and types[0] == "funnel" else "line")
+    _write("chart", {"title": str(title), "chart_kind": kind, "figure": fig_json})
+
+
+def metric(label: str, value, *, previous=None, unit: str = "count", format: str | None = None,
+           up_is_good: bool = True, formatted: str | None = None) -> None:
+    """Show one number (with an optional previous value to compare with) as a metric widget."""
+    value = _plain(value)
+    previous = _plain(previous)
+    _write("metric", {"label": str(label), "value": value, "previous": previous, "unit": unit,
+                      "format": format, "up_is_good": bool(up_is_good), "formatted": formatted})
+
+
+def db():
+    """A read-only DuckDB connection to your company's warehouse."""
+    if _conn[0] is None:
+        import pandas  # noqa: F401  (before DuckDB reserves address space: numpy's BLAS must map first)
+        import duckdb
+
+        import resource
+
+        mem = int(_os.environ.get("PENNY_DUCKDB_MEMORY_MB", "256"))
+        # DuckDB reserves address space in proportion to what RLIMIT_AS leaves when it opens, which
+        # would leave nothing for pandas and plotly: open it under a lower soft limit, then restore.
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        lowered = False
+        if soft != resource.RLIM_INFINITY:
+            try:
+                with open("/proc/self/statm") as f:
+                    used = int(f.read().split()[0]) * resource.getpagesize()
+                resource.setrlimit(resource.RLIMIT_AS, (min(soft, used + (mem + 64) * 1024 * 1024), hard))
+                lowered = True
+            except (OSError, ValueError):
+                pass
+        try:
+            _conn[0] = duckdb.connect(WAREHOUSE, read_only=True, config={
+                "threads": 1, "memory_limit": f"{mem}MB", "enable_external_access": False,
+                "autoload_known_extensions": False, "autoinstall_known_extensions": False})
+        finally:
+            if lowered:
+                resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return _conn[0]
+
+
+def sql(query: str, *params):
+    """Run a query on the warehouse and return a pandas DataFrame."""
+    cur = db().cursor()
+    try:
+        return cur.execute(query, list(params) if params else None).df()
+    finally:
+        cur.close()
