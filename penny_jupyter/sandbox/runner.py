@@ -185,11 +185,14 @@ def build_command(workdir: str, warehouse: str | Path | None, limits: Limits, *,
            "--ro-bind", str(HERE / "inside.py"), f"{INSIDE_DIR}/inside.py",
            "--ro-bind", str(HERE / "penny_helper.py"), f"{INSIDE_DIR}/penny_helper.py",
            "--proc", "/proc", "--dev", "/dev",
+           # bwrap's /dev and its /dev/shm are tmpfs without a cap, and tmpfs pages escape RLIMIT_AS:
+           # a capped /dev/shm, then /dev read-only, keep code from filling the host's memory.
+           "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/dev/shm",
            "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
            "--bind", workdir, "/work"]
     if warehouse is not None:
         cmd += ["--ro-bind", str(warehouse), WAREHOUSE_INSIDE]
-    cmd += ["--remount-ro", "/", "--clearenv"]
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
     for k, v in _env(limits, "/work", WAREHOUSE_INSIDE if warehouse is not None else None, seccomp).items():
         cmd += ["--setenv", k, v]
     cmd += ["--chdir", "/work", python, "-I", "-B", f"{INSIDE_DIR}/inside.py"]
@@ -354,8 +357,7 @@ def _open_inside(workdir: str, parts: list[str]) -> int | None:
             os.close(fd)
             fd = nfd
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
+            return None  # a FIFO, directory or device planted by the code: closed once, in finally
         out, fd = fd, -1
         return out
     finally:
