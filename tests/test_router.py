@@ -152,3 +152,20 @@ def test_router_params_validate_against_the_tools_params_models():
         route = r.route(text)
         if route.tool in models:
             models[route.tool].model_validate(route.params)
+
+
+@pytest.mark.parametrize("text,code", [
+    ("```python\nimport pandas as pd\nprint(1)\n```", "import pandas as pd\nprint(1)"),
+    ("df = penny.sql('select 1')\npenny.show(df)", "df = penny.sql('select 1')\npenny.show(df)"),
+    ("import numpy as np", "import numpy as np"),
+])
+def test_pasted_python_goes_to_the_sandbox(text, code):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert (route.tool, route.params) == ("run_python", {"code": code})
+
+
+@pytest.mark.parametrize("text", ["plot revenue by month with a 3-month moving average", "x = total revenue please",
+                                  "import the sales dashboard"])
+def test_english_is_not_taken_for_python(text):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert route is None or getattr(route, "tool", None) != "run_python"

@@ -265,6 +265,29 @@ class _MetricAsk:
     phrase: str
 
 
+_PY_FENCE = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.S | re.I)
+# Lines that only code starts with: an import, a def, a call on penny/print, an assignment.
+_PY_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import |def \w+\(|print\(|penny\.\w+\(|[A-Za-z_]\w*(\[[^\]]*\])?"
+                      r"\s*=\s*[^=\s])")
+
+
+def extract_python(text: str) -> str | None:
+    """The code when a person pastes Python (a ```python block, or lines that read as code), else None."""
+    m = _PY_FENCE.search(text)
+    if m:
+        return m.group(1).strip() or None
+    lines = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if not lines:
+        return None
+    code_lines = sum(bool(_PY_LINE.match(ln)) for ln in lines)
+    if len(lines) >= 2 and code_lines >= max(2, (len(lines) + 1) // 2):
+        return text.strip()
+    if len(lines) == 1 and re.match(r"^\s*(import [\w.]+( as \w+)?(\s*,\s*[\w.]+( as \w+)?)*\s*$"
+                                    r"|from [\w.]+ import \w|penny\.\w+\()", lines[0]):
+        return text.strip()
+    return None
+
+
 @dataclass
 class BuiltinRouter:
     units: list[str] = field(default_factory=list)  # departments and regions the KPIs can be cut by
@@ -279,6 +302,9 @@ class BuiltinRouter:
         sql = extract_sql(text or "")
         if sql:
             return Route("run_sql", {"query": sql}, 0.95, "text is SQL")
+        code = extract_python(text or "")
+        if code:
+            return Route("run_python", {"code": code}, 0.95, "text is Python")
         t = _normalize(text or "")
         if _OFF_TOPIC.search(t):
             return None

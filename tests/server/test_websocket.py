@@ -193,3 +193,26 @@ async def test_analyst_questions_return_the_right_artifact(open_socket, text, to
     if tool == "run_sql":
         table = next(e["artifact"] for e in events if e["type"] == "artifact")
         assert [r["region"] for r in table["spec"]["rows"]] == ["APAC", "EMEA", "LATAM", "NA"]
+
+
+MOVING_AVERAGE = '''```python
+import plotly.graph_objects as go
+df = penny.sql("SELECT date_trunc('month', issue_date) AS month, sum(amount) AS revenue "
+               "FROM invoices GROUP BY 1 ORDER BY 1")
+df["3-month average"] = df["revenue"].rolling(3).mean()
+fig = go.Figure([go.Scatter(x=df["month"], y=df["revenue"], name="revenue"),
+                 go.Scatter(x=df["month"], y=df["3-month average"], name="3-month average")])
+penny.chart(fig, title="Revenue by month with a 3-month moving average")
+```'''
+
+
+async def test_pasted_python_runs_in_the_sandbox_and_returns_a_chart(open_socket):
+    ws = await open_socket()
+    await ws.send({"type": "message", "content": MOVING_AVERAGE})
+    events = await ws.until("assistant.done", timeout=120)
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["tool"] == "run_python" and finished["ok"], finished
+    chart = next(e["artifact"] for e in events if e["type"] == "artifact")
+    assert chart["type"] == "chart"
+    names = [trace.get("name") for trace in chart["spec"]["figure"]["data"]]
+    assert names == ["revenue", "3-month average"]
