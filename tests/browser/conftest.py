@@ -241,6 +241,19 @@ def page(browser):
         context.close()
 
 
+def widen_sidebar(page, width: int) -> None:
+    """Drag the split handle so screenshots show the sidebar at a comfortable width."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    if box is None:
+        return
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(width, y, steps=5)
+    page.mouse.up()
+
+
 class PennyUI:
     """The Penny sidebar in a page: open, start a chat, ask, and read the server over REST."""
 
@@ -261,16 +274,7 @@ class PennyUI:
         expect(self.page.locator(".penny-conversation.penny-mod-active")).to_have_count(1, timeout=30_000)
 
     def widen(self, width: int = 480) -> None:
-        """Drag the split handle so screenshots show the sidebar at a comfortable width."""
-        handle = self.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
-        box = handle.bounding_box()
-        if box is None:
-            return
-        y = box["y"] + box["height"] / 2
-        self.page.mouse.move(box["x"] + box["width"] / 2, y)
-        self.page.mouse.down()
-        self.page.mouse.move(width, y, steps=5)
-        self.page.mouse.up()
+        widen_sidebar(self.page, width)
 
     def new_chat(self) -> str:
         from playwright.sync_api import expect

@@ -13,6 +13,7 @@ import json
 import re
 
 import pytest
+from tests.browser.conftest import widen_sidebar
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -120,18 +121,6 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
-def widen(page: Page, width: int) -> None:
-    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
-    box = handle.bounding_box()
-    if box is None:
-        return
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    page.mouse.move(width, y, steps=5)
-    page.mouse.up()
-
-
 def test_picker_lists_models_and_sends_the_choice(page: Page, lab_server, screenshots_dir):
     fake = FakePenny()
     open_penny(page, lab_server, fake)
@@ -192,9 +181,9 @@ def test_picker_lists_models_and_sends_the_choice(page: Page, lab_server, screen
     page.locator(f'.penny-conversation[data-conversation-id="{second}"] .penny-conversation-title').click()
     expect(select).to_have_value("builtin")
 
-    widen(page, 480)
+    widen_sidebar(page, 480)
     page.locator(".penny-panel").screenshot(path=str(screenshots_dir / "model-picker.png"))
-    widen(page, 320)
+    widen_sidebar(page, 320)
     page.locator(".penny-panel").screenshot(path=str(screenshots_dir / "model-picker-narrow.png"))
     # Narrow: the header does not overflow; New chat stays visible.
     header = page.locator(".penny-header").bounding_box()

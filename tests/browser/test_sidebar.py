@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.browser.conftest import widen_sidebar
 from playwright.sync_api import Page, expect
 
 
@@ -42,19 +43,6 @@ def open_penny_from_palette(page: Page) -> None:
     expect(page.locator(".penny-panel")).to_be_visible()
 
 
-def widen_left_sidebar(page: Page, width: int) -> None:
-    """Drag the split handle so the screenshot shows the sidebar at a comfortable width."""
-    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
-    box = handle.bounding_box()
-    if box is None:
-        return
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    page.mouse.move(width, y, steps=5)
-    page.mouse.up()
-
-
 def test_sidebar_end_to_end(page: Page, lab_server, screenshots_dir):
     open_lab(page, lab_server)
     open_penny_from_palette(page)
@@ -83,7 +71,7 @@ def test_sidebar_end_to_end(page: Page, lab_server, screenshots_dir):
     expect(answer).not_to_have_attribute("data-streaming", "true", timeout=60_000)
     expect(page.locator(".penny-error")).to_have_count(0)
 
-    widen_left_sidebar(page, 460)
+    widen_sidebar(page, 460)
     page.screenshot(path=str(screenshots_dir / "sidebar.png"))
 
 
