@@ -18,6 +18,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ..artifacts.rows import metric_rows
 from .widget import ArtifactWidget
 
 
@@ -136,11 +137,10 @@ class PennyArtifact(ArtifactWidget):
         if kind == "chart":
             return chart_frame(spec.get("figure") or {})
         widgets = spec.get("widgets") or []
-        metrics = [w for w in widgets if w.get("type") == "metric"]
+        metrics = metric_rows(art)
         if metrics:
-            df = pd.DataFrame([{"name": w.get("name"), "label": w.get("label"), "value": w.get("value"),
-                                "formatted": w.get("formatted"), "change_pct": w.get("change_pct")}
-                               for w in metrics])
+            df = pd.DataFrame(metrics).rename(columns={"metric": "name"})
+            df = df[["name", "label", "value", "formatted", "change_pct"]]
             df.attrs["penny"] = meta
             return df
         for w in widgets:

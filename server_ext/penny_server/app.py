@@ -18,6 +18,11 @@ class EngineHolder:
         self._engine = None
         self._lock = asyncio.Lock()
 
+    @property
+    def started(self):
+        """The engine if a request has built it already, else None (never builds it)."""
+        return self._engine
+
     async def get(self):
         if self._engine is None:
             async with self._lock:

@@ -87,8 +87,8 @@ def model_selector(handler: PennyHandler):
     """The engine's ModelSelector once the engine is built; before that a light one of the same config, so
     `health` and `models` answer without starting the engine (the router loads only if a turn needs it)."""
     holder = handler.settings["penny"]
-    if holder._engine is not None:
-        return holder._engine.models
+    if holder.started is not None:
+        return holder.started.models
     selector = handler.settings.get("penny_models")
     if selector is None:
         from penny_jupyter.models.backends import ModelSelector
@@ -103,7 +103,7 @@ class HealthHandler(PennyHandler):
         config = self.settings["penny_config"]
         models = await model_selector(self).describe()
         self.reply({"status": "ok", "model": models["active"], "modelReason": models["reason"],
-                    "engineStarted": self.settings["penny"]._engine is not None,
+                    "engineStarted": self.settings["penny"].started is not None,
                     "version": __import__("penny_jupyter").__version__, "defaultTenant": config.default_tenant})
 
 
@@ -204,10 +204,9 @@ class ToolExecuteHandler(PennyHandler):
 class DashboardsHandler(PennyHandler):
     @authenticated
     async def get(self):
-        engine = await self.engine()
-        schema = engine.tools.get("load_dashboard").params.model_json_schema()
-        slugs = schema["properties"]["slug"].get("enum") or []
-        self.reply({"dashboards": [{"slug": s, "title": s.replace("-", " ").title()} for s in slugs]})
+        from penny_jupyter.tools.dashboards import list_dashboards
+
+        self.reply({"dashboards": list_dashboards()})
 
 
 class ArtifactsHandler(PennyHandler):
@@ -250,7 +249,9 @@ class ArtifactDownloadHandler(PennyHandler):
             self.set_header("Content-Disposition", f'attachment; filename="{name}.json"')
             return self.finish(json.dumps(art, indent=2))
         if fmt == "csv":
-            rows = _metric_rows(art)
+            from penny_jupyter.artifacts.rows import export_rows
+
+            rows = export_rows(art)
             if not rows:
                 raise BadRequest(f"artifact {aid!r} has no table or metrics to export as CSV; use format=json")
             out = io.StringIO()
@@ -300,20 +301,6 @@ def _positive(raw: str, name: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise BadRequest(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
-
-
-def _metric_rows(art: dict) -> list[dict]:
-    rows: list[dict] = []
-    for w in art.get("spec", {}).get("widgets", []):
-        if w.get("type") == "metric":
-            rows.append({"metric": w.get("name") or w.get("label"), "label": w.get("label"), "value": w.get("value"),
-                         "previous": w.get("previous"), "change_pct": w.get("change_pct")})
-    if rows:
-        return rows
-    for w in art.get("spec", {}).get("widgets", []):
-        if w.get("type") == "table":
-            return list(w.get("rows", []))
-    return []
 
 
 class NotFoundHandler(PennyHandler):

@@ -170,3 +170,12 @@ async def test_openapi_lists_every_endpoint(api):
               for m, path in ENDPOINTS}
     assert documented == tested
     assert "ConversationCreate" in doc["components"]["schemas"]
+
+
+async def test_a_sql_table_downloads_as_csv(api):
+    _, out = await api("POST", "tools", "run_sql", "execute",
+                       body={"params": {"query": "SELECT region, count(*) AS n FROM customers GROUP BY 1 ORDER BY 1"}})
+    aid = out["artifacts"][0]["id"]
+    _, resp = await api("GET", "artifacts", aid, "download", params={"format": "csv"}, raw=True)
+    lines = resp.body.decode().strip().splitlines()
+    assert lines[0] == "region,n" and [ln.split(",")[0] for ln in lines[1:]] == ["APAC", "EMEA", "LATAM", "NA"]
