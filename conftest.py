@@ -6,10 +6,16 @@ dir, so every test starts from the same company and none waits for a generator.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+# `make test` run from a JupyterLab terminal inherits the credential that server hands its kernels: the tests'
+# kernels must not talk to that real server.
+for _var in ("PENNY_SERVER_URL", "PENNY_KERNEL_TOKEN"):
+    os.environ.pop(_var, None)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -25,13 +25,38 @@ class Engine:
     def conversations(self):
         from .chat.conversations import ConversationService
 
-        return ConversationService(self.db)
+        return ConversationService(self.db, self.sharing)
+
+    @cached_property
+    def sharing(self):
+        from .sharing import SharingService
+
+        return SharingService(self.db, self.config)
+
+    @cached_property
+    def blobs(self):
+        from .artifacts.blobs import BlobStore
+
+        cfg = self.config
+        return BlobStore(cfg.artifact_store_url or str(cfg.data_path / "artifacts"), dict(cfg.artifact_store_options))
 
     @cached_property
     def artifacts(self):
         from .artifacts.store import ArtifactStore
 
-        return ArtifactStore(self.db)
+        return ArtifactStore(self.db, self.blobs, self.config.artifact_inline_bytes, self.sharing)
+
+    @cached_property
+    def signer(self):
+        from .signing import Signer
+
+        return Signer.for_config(self.config)
+
+    @cached_property
+    def links(self):
+        from .artifacts.links import LinkService
+
+        return LinkService(self.artifacts, self.blobs, self.signer, self.config)
 
     @cached_property
     def warehouses(self):

@@ -119,12 +119,20 @@ class MessageOut(Wire):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+class SharingOut(Wire):
+    tenant: bool = False  # shared with everyone in the author's tenant
+    users: list[str] = Field(default_factory=list)  # and/or these colleagues of the same tenant
+
+
 class ConversationOut(Wire):
     id: str
     title: str
     created_at: str
     updated_at: str
     message_count: int = 0
+    owner: str | None = None
+    sharing: SharingOut | None = None
+    can_share: bool | None = None
 
 
 class ArtifactOut(Wire):
@@ -138,6 +146,9 @@ class ArtifactOut(Wire):
     created_at: str
     source: dict[str, Any] = Field(default_factory=dict)
     conversation_id: str | None = None
+    owner: str | None = None
+    sharing: SharingOut | None = None
+    can_share: bool | None = None
 
 
 # ---------------------------------------------------------------- server -> client events
@@ -275,3 +286,18 @@ class ModelList(Wire):
 class ToolExecuteBody(Wire):
     params: dict[str, Any] = Field(default_factory=dict)
     conversation_id: ID | None = None
+
+
+class SharingBody(Wire):
+    """`PUT conversations/{id}/sharing` and `PUT artifacts/{id}/sharing`: who may read it besides its author."""
+
+    tenant: bool = False
+    users: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(default_factory=list, max_length=200)
+
+
+class LinkCreate(Wire):
+    """`POST artifacts/{id}/links`: a signed download link that expires."""
+
+    format: Literal["html", "csv", "json"] = "html"
+    version: int | None = Field(default=None, ge=1)
+    expires_in: int | None = Field(default=None, ge=1, description="seconds; default PennyConfig.link_ttl")

@@ -2,8 +2,8 @@
 
 Set them in jupyter_server_config.py (`c.PennyConfig.data_dir = "/srv/penny"`), or build a
 PennyConfig directly in a script or test. Only OLLAMA_HOST, PENNY_DATA_DIR and PENNY_AS_OF are read from
-the environment: the ecosystem sets the first, and the server extension hands the other two
-to the kernels it starts.
+the environment: the ecosystem sets the first; the other two place an in-process engine (plain IPython,
+a script, or a kernel of a server it cannot reach over loopback HTTP; see penny_server.app).
 """
 
 from __future__ import annotations
@@ -98,6 +98,33 @@ class PennyConfig(Configurable):
         "bwrap", help='"bwrap" (namespaces + rlimits + seccomp; run_python refuses when bubblewrap cannot isolate) '
         'or "unsafe-no-isolation" (rlimits and seccomp only: the code can read what the server can; only for '
         "trusted single-user installs)."
+    ).tag(config=True)
+
+    artifact_store_url = Unicode(
+        "", help="Where artifact payloads above artifact_inline_bytes go: empty for <data_dir>/artifacts, a local "
+        "folder, or s3://bucket/prefix (see artifact_store_options for MinIO or any S3)."
+    ).tag(config=True)
+    artifact_store_options = Dict(
+        help="fsspec options for artifact_store_url, e.g. {'key': ..., 'secret': ..., "
+        "'client_kwargs': {'endpoint_url': 'http://minio:9000'}} for s3fs."
+    ).tag(config=True)
+    artifact_inline_bytes = Integer(
+        256 * 1024, help="Artifact specs up to this size (JSON bytes) stay in the app database; larger ones go "
+        "to the artifact store."
+    ).tag(config=True)
+    signing_secret = Unicode(
+        "", help="Secret that signs download links and kernel credentials; empty: a random key kept in "
+        "<data_dir>/signing.key. Set it when several servers share one data store."
+    ).tag(config=True)
+    link_ttl = Integer(3600, help="Seconds a download link stays valid by default.").tag(config=True)
+    link_max_ttl = Integer(7 * 24 * 3600, help="Longest validity a download link may ask for (seconds).").tag(
+        config=True)
+    share_roles = List(
+        Unicode(), default_value=["member", "admin"],
+        help="Roles that may share their own conversations and artifacts with their tenant or named colleagues.",
+    ).tag(config=True)
+    viewers = List(
+        Unicode(), help="Usernames with the viewer role: they read what is shared with them and cannot share."
     ).tag(config=True)
 
     @default("data_dir")

@@ -33,6 +33,7 @@ def check_tenant_name(tenant: str) -> str:
 
 def resolve_principal(user: str, *, tenant_map: dict[str, str], default_tenant: str,
                       admins: set[str] | frozenset[str] = frozenset(),
+                      viewers: set[str] | frozenset[str] = frozenset(),
                       tenant_from_identity: str | None = None) -> Principal:
     """Map an authenticated user to a Principal.
 
@@ -40,7 +41,7 @@ def resolve_principal(user: str, *, tenant_map: dict[str, str], default_tenant: 
     otherwise the configured user->tenant map decides, falling back to the default tenant.
     """
     tenant = tenant_from_identity or tenant_map.get(user) or default_tenant
-    roles = {"member"}
+    roles = {"viewer"} if user in viewers and user not in admins else {"member"}
     if user in admins:
         roles.add("admin")
     return Principal(user=user, tenant=tenant, roles=frozenset(roles))

@@ -83,7 +83,8 @@ def test_the_notebook_uses_every_magic(review):
     nb, _ = review
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for needle in ("%%penny\n", "%penny kpis", "%penny dashboard", "%penny metric", "%%penny sql",
-                   "%penny artifacts", "%penny conversations", "{top_region}", "%%penny python"):
+                   "%penny artifacts", "%penny conversations", "{top_region}", "%%penny python", "%penny ask ",
+                   "%penny show {kpis.id} --version 1", "%penny help"):
         assert needle in source, needle
 
 
@@ -140,3 +141,17 @@ def test_the_sandbox_cell_prints_and_hands_back_a_table(review):
     assert "months of MRR movements" in outs[0]["data"]["text/plain"]
     assert any("rolling_3m" in o["data"].get("text/html", "") for o in outs[1:])
     assert any((a.get("source") or {}).get("tool") == "run_python" for a in stored)
+
+
+def test_show_brings_back_a_version_and_a_line_ask_answers(review):
+    nb, stored = review
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    show = next(c for c in code if c.source.startswith("%penny show"))
+    html = outputs(show)[0]["data"]["text/html"]
+    kpis = next(a for a in kpi_dashboards(stored) if (a.get("source") or {}).get("params", {}).get("period") == "MTD")
+    assert kpis["title"] in html and all(w["formatted"] in html for w in kpis["spec"]["widgets"]
+                                            if w["type"] == "metric")
+    ask = next(c for c in code if c.source.startswith("%penny ask"))
+    assert "churn" in outputs(ask)[0]["data"]["text/markdown"].lower()
+    helped = next(c for c in code if c.source == "%penny help")
+    assert "%penny show <artifact_id> [--version N]" in "".join(o.get("text", "") for o in helped.outputs)

@@ -1,7 +1,9 @@
 """ConversationService: conversations, their messages in order, and the event log behind `resume`.
 
-A conversation belongs to its tenant and its author. Ids are scoped per tenant; anything that is not
-the caller's answers NotFound with the same words as an id that does not exist.
+A conversation belongs to its tenant and its author; the author may share it (read-only) with the
+tenant or named colleagues (see sharing.py). Ids are scoped per tenant; anything the caller may not
+read answers NotFound with the same words as an id that does not exist, and what they may read but
+not change answers Forbidden.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, Forbidden, NotFound
+from ..sharing import Sharing, SharingService
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -33,10 +36,13 @@ class Conversation:
     updated_at: str
     last_seq: int
     message_count: int = 0
+    sharing: Sharing = Sharing()
+    can_share: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "createdAt": self.created_at, "updatedAt": self.updated_at,
-                "messageCount": self.message_count}
+                "messageCount": self.message_count, "owner": self.owner, "sharing": self.sharing.to_wire(),
+                "canShare": self.can_share}
 
 
 @dataclass
@@ -61,8 +67,9 @@ class Message:
 
 
 class ConversationService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sharing: SharingService | None = None) -> None:
         self.db = db
+        self.sharing = sharing
 
     # ------------------------------------------------------------------ conversations
     def create(self, who: Principal, title: str | None = None, conversation_id: str | None = None) -> Conversation:
@@ -84,37 +91,54 @@ class ConversationService:
         if conversation_id is None:
             return self.create(who, title)
         try:
-            return self.get(who, conversation_id)
+            return self.own(who, conversation_id, "add messages to")
         except NotFound:
             try:
                 return self.create(who, title, conversation_id)
             except Conflict:  # created by a concurrent request of the same owner
                 return self.get(who, conversation_id)
 
-    def get(self, who: Principal, conversation_id: str) -> Conversation:
+    def get(self, who: Principal, conversation_id: str, with_sharing: bool = True) -> Conversation:
+        """A conversation the caller may read: their own, or one shared with them."""
         with self.db.connect() as c:
             row = c.execute(self._visible(who).where(s.conversations.c.id == conversation_id)).first()
         if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
-        return self._conv(row)
+        conv = self._conv(row)
+        return self._with_sharing(who, [conv])[0] if with_sharing else conv
+
+    def own(self, who: Principal, conversation_id: str, action: str = "change") -> Conversation:
+        """A conversation the caller may change: only its author. Shared readers get Forbidden."""
+        conv = self.get(who, conversation_id, with_sharing=False)
+        if conv.owner != who.user:
+            raise Forbidden(f"{conv.owner} shared this conversation with you to read; only they can {action} it. "
+                            "Start a conversation of your own to ask follow-ups", code="read_only")
+        return conv
 
     def list(self, who: Principal) -> list[Conversation]:
         with self.db.connect() as c:
             rows = c.execute(self._visible(who).order_by(s.conversations.c.updated_at.desc())).all()
-        return [self._conv(r) for r in rows]
+        return self._with_sharing(who, [self._conv(r) for r in rows])
+
+    def share(self, who: Principal, conversation_id: str, tenant: bool, users) -> Conversation:
+        conv = self.get(who, conversation_id)
+        self._sharing().set(who, "conversation", conversation_id, conv.owner, tenant, users)
+        return self.get(who, conversation_id)
 
     def rename(self, who: Principal, conversation_id: str, title: str) -> Conversation:
-        self.get(who, conversation_id)
+        self.own(who, conversation_id, "rename")
         with self.db.begin() as c:
             c.execute(update(s.conversations).where(self._key(who, conversation_id)).values(
                 title=title, updated_at=utcnow()))
         return self.get(who, conversation_id)
 
     def delete(self, who: Principal, conversation_id: str) -> None:
-        self.get(who, conversation_id)
+        self.own(who, conversation_id, "delete")
         with self.db.begin() as c:
             for t in (s.messages, s.events):
                 c.execute(delete(t).where(and_(t.c.tenant == who.tenant, t.c.conversation_id == conversation_id)))
+            if self.sharing is not None:
+                self.sharing.forget(c, who, "conversation", conversation_id)
             c.execute(delete(s.conversations).where(self._key(who, conversation_id)))
 
     # ------------------------------------------------------------------ messages and events
@@ -194,14 +218,29 @@ class ConversationService:
         return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id,
                     s.conversations.c.owner == who.user)
 
-    @staticmethod
-    def _visible(who: Principal):
+    def _visible(self, who: Principal):
         conv, m = s.conversations, s.messages
         count = (select(func.count()).where(and_(m.c.tenant == conv.c.tenant, m.c.conversation_id == conv.c.id))
                  .scalar_subquery())
-        # Private to the author until sharing exists (a later issue): same tenant is not enough.
-        return select(conv, count.label("message_count")).where(and_(conv.c.tenant == who.tenant,
-                                                                      conv.c.owner == who.user))
+        # Private to the author unless shared: same tenant is not enough.
+        readable = (self.sharing.readable(who, "conversation", conv.c.id, conv.c.owner) if self.sharing is not None
+                    else conv.c.owner == who.user)
+        return select(conv, count.label("message_count")).where(and_(conv.c.tenant == who.tenant, readable))
+
+    def _sharing(self) -> SharingService:
+        if self.sharing is None:
+            raise Forbidden("sharing is not set up on this Penny")
+        return self.sharing
+
+    def _with_sharing(self, who: Principal, convs: list[Conversation]) -> list[Conversation]:
+        if self.sharing is None:
+            return convs
+        shared = self.sharing.of(who, "conversation", [c.id for c in convs])
+        can = self.sharing.can_share(who)
+        for c in convs:
+            c.sharing = shared.get(c.id, Sharing())
+            c.can_share = can and c.owner == who.user
+        return convs
 
     @staticmethod
     def _conv(row) -> Conversation:

@@ -101,7 +101,7 @@ class ChatService:
                 del self._running[key]
 
     def cancel(self, who: Principal, conversation_id: str) -> bool:
-        self.conversations.get(who, conversation_id)  # NotFound for ids that are not the caller's
+        self.conversations.own(who, conversation_id, "stop answers in")  # NotFound/Forbidden if not theirs
         task = self._running.get((who.tenant, conversation_id))
         if task is None or task.done():
             return False

@@ -113,9 +113,9 @@ class Penny:
     @property
     def session(self):
         if self._session is None:
-            from .session import LocalSession
+            from .session import session_for_environment
 
-            self._session = LocalSession.shared()
+            self._session = session_for_environment()
         return self._session
 
     # ------------------------------------------------------------------ dispatch

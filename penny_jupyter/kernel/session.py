@@ -1,8 +1,11 @@
-"""The kernel's way to Penny: an in-process engine on the same data dir as the server.
+"""The kernel's way to Penny: `session_for_environment()` picks the server's API or an in-process engine.
 
-Under a Jupyter server the extension hands the kernel PENNY_DATA_DIR (and PENNY_AS_OF) through the
-environment, so `%penny show <id>` finds what the sidebar made. Calls run on a private thread with
-its own event loop, because a kernel's main thread already runs one.
+Under a Jupyter server with Penny the extension hands each kernel PENNY_SERVER_URL and PENNY_KERNEL_TOKEN, and
+the magics talk to that server (remote.py): `%penny show <id>` finds what the sidebar made, and every tool call is
+limited and audited where the sidebar's are. Without a server (plain IPython, a script, CI) LocalSession runs the
+engine in-process on PENNY_DATA_DIR (the server still hands that over when it cannot be reached by loopback
+HTTP). LocalSession's calls run on a private thread with its own event loop, because a kernel's main thread
+already runs one.
 
 A session keeps one conversation for `%penny ask`: the first question starts it, follow-ups go to the
 same one (so the model sees the earlier turns), `new_conversation()` starts over.
@@ -11,17 +14,41 @@ same one (so the model sees the earlier turns), `new_conversation()` starts over
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 from ..engine import Engine
-from ..errors import NotFound
+from ..errors import NotFound, Unavailable
 from ..settings import PennyConfig
 from ..tenancy import Principal
 
 _DONE = object()
+
+SHARED_SERVER = ("this Jupyter server serves several users, so a kernel cannot prove whose Penny data it may use; "
+                 "the %penny magics need a per-user server (e.g. JupyterHub's); the chat sidebar works here")
+
+_remote_lock = threading.Lock()
+_remote: dict[tuple[str, str], object] = {}
+
+
+def session_for_environment(environ=os.environ):
+    """The session the magics use: the server's API when the server handed this kernel a URL and a credential,
+    else the engine in-process. A URL without a credential is a server that serves several users: it hands out no
+    credential (and no data dir) on purpose, so there is nothing to fall back to."""
+    url, token = environ.get("PENNY_SERVER_URL"), environ.get("PENNY_KERNEL_TOKEN")
+    if url and token:
+        from .remote import RemoteSession
+
+        with _remote_lock:  # one per kernel, like LocalSession.shared(): follow-ups keep their conversation
+            if (url, token) not in _remote:
+                _remote[(url, token)] = RemoteSession(url, token)
+            return _remote[(url, token)]
+    if url:
+        raise Unavailable(SHARED_SERVER)
+    return LocalSession.shared()
 
 
 class LocalSession:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from . import schema
 
@@ -24,9 +24,18 @@ def _v2_audit(conn: Connection) -> None:
     schema.audit.create(conn, checkfirst=True)
 
 
+def _v3_payloads_and_shares(conn: Connection) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns("artifacts")}
+    for name, kind in (("payload_key", "VARCHAR(512)"), ("payload_bytes", "INTEGER"), ("payload_sha256", "VARCHAR(64)")):
+        if name not in have:
+            conn.execute(text(f"ALTER TABLE artifacts ADD COLUMN {name} {kind}"))
+    schema.shares.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: conversations, messages, events, artifacts", _v1_initial),
     (2, "audit: append-only, hash-chained per tenant", _v2_audit),
+    (3, "artifact payloads in the artifact store; shares", _v3_payloads_and_shares),
 ]
 
 

@@ -55,7 +55,24 @@ artifacts = Table(
     Column("conversation_id", String(128)),
     Column("owner", String(256), nullable=False),
     Column("created_at", String(40), nullable=False),
+    # A spec larger than PennyConfig.artifact_inline_bytes lives in the artifact store (local folder or S3):
+    # `spec` is then {} and these say where it is and what its bytes must hash to.
+    Column("payload_key", String(512)),
+    Column("payload_bytes", Integer),
+    Column("payload_sha256", String(64)),
     Index("ix_artifacts_conv", "tenant", "conversation_id"),
+)
+
+# Who besides the author may read a conversation or an artifact: grantee "*" is the whole tenant, else
+# one username. Keyed by tenant like everything else, so a share can never name another tenant's resource.
+shares = Table(
+    "shares", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # "conversation" | "artifact"
+    Column("resource_id", String(128), primary_key=True),
+    Column("grantee", String(256), primary_key=True),
+    Column("granted_by", String(256), nullable=False),
+    Column("granted_at", String(40), nullable=False),
 )
 
 # Append-only record of every tool call. Each row's hash covers the previous row's hash of the same

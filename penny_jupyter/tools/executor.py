@@ -111,7 +111,8 @@ class ToolExecutor:
         if not outcome.result.artifacts:
             raise PennyError(f"{call.tool.name} returned no artifact to refresh {artifact_id!r} with",
                              code="refresh_failed")
-        return self.artifacts.add_version(who, artifact_id, outcome.result.artifacts[0])
+        # a large payload goes to the blob store (maybe S3): off the event loop
+        return await asyncio.to_thread(self.artifacts.add_version, who, artifact_id, outcome.result.artifacts[0])
 
     async def run(self, who: Principal, call: Call, *, conversation_id: str | None = None,
                   persist: bool = True, on_progress: Callable[[dict[str, Any]], Any] | None = None) -> Outcome:
@@ -148,7 +149,7 @@ class ToolExecutor:
         attempts = [0]
         try:
             result = await asyncio.wait_for(self._attempts(ctx, call, attempts), timeout=self.config.tool_timeout)
-            stored = [self.artifacts.save(who, d, conversation_id) for d in result.artifacts] if persist else []
+            stored = [await self.artifacts.save_async(who, d, conversation_id) for d in result.artifacts] if persist else []
             return Outcome(call, True, _ms(started), result=result, artifacts=stored, attempts=attempts[0])
         except asyncio.CancelledError:
             cancelled = True  # the tool's thread sees ctx.cancelled() and can stop early

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 
 from jupyter_server.extension.application import ExtensionApp
 from penny_jupyter.settings import PennyConfig
@@ -48,13 +49,21 @@ class PennyServerApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         config = PennyConfig(config=self.serverapp.config)
-        # Kernels started by this server inherit the environment: the kernel-side magics find the
-        # same app state and warehouses without being told.
-        os.environ.setdefault("PENNY_DATA_DIR", config.data_dir)
-        if config.as_of:
-            os.environ.setdefault("PENNY_AS_OF", config.as_of)
         self.settings["penny"] = EngineHolder(config)
         self.settings["penny_config"] = config
+        # Names this run of the server in the credentials it hands its kernels (auth.kernel_credential).
+        self.settings["penny_instance"] = secrets.token_hex(16)
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        # Kernels inherit the server's environment. The port is final only now (port_retries, port 0: it is
+        # picked after extensions load), and this hook runs in the loop's first turns, ahead of any request
+        # that could start a kernel. (pytest-jupyter's in-process servers never run it: their env stays clean.)
+        env = kernel_environment(serverapp, self.settings["penny_config"], self.settings["penny_instance"])
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def initialize_handlers(self) -> None:
         from .handlers import HANDLERS
@@ -65,3 +74,42 @@ class PennyServerApp(ExtensionApp):
         holder = self.settings.get("penny")
         if holder is not None:
             holder.close()
+
+
+def kernel_environment(serverapp, config: PennyConfig, instance: str) -> dict[str, str | None]:
+    """What the kernels this server starts are told, by environment variable (None: removed).
+
+    - A server with one owner: its loopback URL and a credential naming the owner, so the magics use this
+      server's API (the same data, limits and audit as the sidebar). No PENNY_DATA_DIR: a second engine in the
+      kernel on the same files is not needed and would bypass the server.
+    - The same, but no plain-HTTP loopback to offer (a unix socket, or TLS whose certificate names another
+      host): the data dir, as before, and the kernel runs the engine in-process as the owner.
+    - A server without one owner (see auth.owner_principal): the URL only, so the magics can say why they do
+      not work, and neither a credential nor the data dir.
+    """
+    from .auth import kernel_credential
+
+    data_dir = config.data_dir  # resolved now: it may come from PENNY_DATA_DIR, which may be removed below
+    token = kernel_credential(config, serverapp.identity_provider, instance)
+    url = loopback_url(serverapp)
+    if token is None:
+        return {"PENNY_SERVER_URL": url or serverapp.connection_url, "PENNY_KERNEL_TOKEN": None,
+                "PENNY_DATA_DIR": None}
+    if url is None:
+        return {"PENNY_SERVER_URL": None, "PENNY_KERNEL_TOKEN": None, "PENNY_DATA_DIR": data_dir,
+                "PENNY_AS_OF": config.as_of or None}
+    return {"PENNY_SERVER_URL": url, "PENNY_KERNEL_TOKEN": token}
+
+
+def loopback_url(serverapp) -> str | None:
+    """This server's URL as seen from its own machine, with base_url; None on a unix socket or with TLS."""
+    if serverapp.sock or serverapp.certfile:
+        return None
+    ip = serverapp.ip or "localhost"
+    if ip in ("localhost", "0.0.0.0") or ip.startswith("127."):
+        host = "127.0.0.1"
+    elif ip in ("::", "::1"):
+        host = "[::1]"
+    else:  # bound to one address only: only that one answers
+        host = f"[{ip}]" if ":" in ip else ip
+    return f"http://{host}:{serverapp.port}{serverapp.base_url}"

@@ -1,29 +1,146 @@
-"""Request identity -> Principal. The only place that decides who a caller is and which tenant they see."""
+"""Request identity -> Principal. The only place that decides who a caller is and which tenant they see.
+
+Two kinds of caller: a person, authenticated by Jupyter (token, password, JupyterHub, JWT), and a kernel this
+server started, authenticated by the credential the server handed it (`X-Penny-Token`, minted here and signed
+with penny_jupyter.signing). A kernel's credential names the server's owner; on a server without one owner it
+gets none (see owner_principal).
+"""
 
 from __future__ import annotations
 
-from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider
-from penny_jupyter.errors import Unauthorized
+import inspect
+import json
+import os
+
+from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider, User
+from penny_jupyter.errors import PennyError, Unauthorized
 from penny_jupyter.settings import PennyConfig
 from penny_jupyter.tenancy import Principal, resolve_principal
 
+TOKEN_HEADER = "X-Penny-Token"
 
 # jupyter-server's own providers: one shared token or password, so a single-user server.
 _SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
 
 
 def principal_for(handler, config: PennyConfig) -> Principal:
+    kernel = getattr(handler, "kernel_principal", None)
+    if kernel is not None:  # verified in KernelCredential.prepare: the credential alone says who this is
+        return kernel
     user = handler.current_user
     if user is None:
         raise Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
-    provider = handler.identity_provider
-    trusted = config.trust_identity
-    if trusted is None:
-        # jupyter-server's default provider names every token caller a fresh random anonymous user,
-        # so on such a (single-user) server every authenticated caller is the one owner.
-        trusted = type(provider) not in _SHARED_SECRET_PROVIDERS
-    if not trusted:
-        return Principal(user=config.single_user_name, tenant=config.default_tenant,
-                         roles=frozenset({"member", "admin"}))
-    return resolve_principal(user.username, tenant_map=dict(config.tenant_map), default_tenant=config.default_tenant,
-                             admins=set(config.admins))
+    if not _trusted(config, handler.identity_provider):
+        return _single_user(config)
+    return _named(config, user.username)
+
+
+def _trusted(config: PennyConfig, provider) -> bool:
+    if config.trust_identity is not None:
+        return config.trust_identity
+    # jupyter-server's default provider names every token caller a fresh random anonymous user,
+    # so on such a (single-user) server every authenticated caller is the one owner.
+    return type(provider) not in _SHARED_SECRET_PROVIDERS
+
+
+def _single_user(config: PennyConfig) -> Principal:
+    return Principal(user=config.single_user_name, tenant=config.default_tenant, roles=frozenset({"member", "admin"}))
+
+
+def _named(config: PennyConfig, username: str) -> Principal:
+    return resolve_principal(username, tenant_map=dict(config.tenant_map), default_tenant=config.default_tenant,
+                             admins=set(config.admins), viewers=set(config.viewers))
+
+
+# ---------------------------------------------------------------------- kernels' credentials
+
+
+def owner_principal(config: PennyConfig, provider, environ=os.environ) -> Principal | None:
+    """Who the kernels this server starts act as, or None when the server has no one owner.
+
+    A single-user server (jupyter-server's own token or password) is its owner's; a JupyterHub single-user
+    server names its user in JUPYTERHUB_USER. LIMIT: a server that trusts several identities and has no
+    owner (one server shared by several people) starts kernels for whoever asks, but the kernel cannot prove
+    later which of them it belongs to, so it gets no credential and the magics say they need a per-user server.
+    """
+    if not _trusted(config, provider):
+        return _single_user(config)
+    hub_user = environ.get("JUPYTERHUB_USER")
+    return _named(config, hub_user) if hub_user else None
+
+
+def kernel_credential(config: PennyConfig, provider, instance: str, environ=os.environ) -> str | None:
+    """The credential the server hands its kernels (PENNY_KERNEL_TOKEN), or None (see owner_principal).
+
+    It names this run of the server (`sid`), so it stops working when the server stops: a credential printed
+    into a shared notebook does not outlive the server, much like Jupyter's own token."""
+    owner = owner_principal(config, provider, environ)
+    if owner is None:
+        return None
+    from penny_jupyter.signing import KERNEL, Signer
+
+    return Signer.for_config(config).issue(
+        {"sub": owner.user, "tenant": owner.tenant, "roles": sorted(owner.roles), "sid": instance}, KERNEL)
+
+
+def verify_kernel_credential(settings, token: str) -> Principal:
+    """The Principal a kernel credential names; Unauthorized for one that was changed, expired, is for
+    something else (a download link), or was made by another run or another server."""
+    from penny_jupyter.signing import KERNEL, Signer
+
+    signer = settings.get("penny_signer")
+    if signer is None:
+        signer = settings["penny_signer"] = Signer.for_config(settings["penny_config"])
+    try:
+        claims = signer.verify(token, KERNEL)
+        if claims.get("sid") != settings["penny_instance"]:
+            raise Unauthorized("this kernel's Penny credential is from an earlier run of the server: restart the "
+                               "kernel", code="kernel_credential_stale")
+        if not isinstance(claims["roles"], list):
+            raise _invalid()
+        return Principal(user=str(claims["sub"]), tenant=claims["tenant"], roles=frozenset(claims["roles"]))
+    except Unauthorized:
+        raise
+    except PennyError as e:
+        if e.code == "link_expired":
+            raise Unauthorized("this kernel's Penny credential has expired: restart the kernel",
+                               code="kernel_credential_expired") from None
+        raise _invalid() from None
+    except (KeyError, TypeError):
+        raise _invalid() from None
+
+
+def _invalid() -> Unauthorized:
+    return Unauthorized("this kernel's Penny credential is not valid: it was changed or was not made by this "
+                        "server; restart the kernel", code="kernel_credential_invalid")
+
+
+class KernelCredential:
+    """Mixin, first among the bases of Penny's REST handlers and its chat socket: a request that carries
+    X-Penny-Token is one of this server's kernels, authenticated by that credential alone (a kernel holds no
+    Jupyter token or cookie, and the identity provider is not asked). Without the header nothing changes."""
+
+    kernel_principal: Principal | None = None
+
+    async def prepare(self, *args, **kwargs):
+        token = self.request.headers.get(TOKEN_HEADER)
+        if token is None:
+            result = super().prepare(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        from jupyter_server.base.call_context import CallContext
+        from tornado import web
+
+        CallContext.set(CallContext.JUPYTER_HANDLER, self)
+        if not self.check_host():  # the DNS-rebinding guard every Jupyter request gets
+            raise web.HTTPError(403)
+        try:
+            self.kernel_principal = verify_kernel_credential(self.settings, token)
+        except PennyError as e:  # Penny's JSON error, on REST and on the socket's upgrade request alike
+            self.set_status(e.status)
+            self.set_header("Content-Type", "application/json")
+            return self.finish(json.dumps({"error": e.to_dict()}))
+        # For @authenticated / @ws_authenticated. No XSRF check (JupyterHandler.prepare would make one): XSRF rides
+        # credentials a browser attaches by itself (cookies); it never attaches this header, and a page cannot
+        # know the token to set it.
+        self.current_user = self._jupyter_current_user = User(username=self.kernel_principal.user)
+        return None

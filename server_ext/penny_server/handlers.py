@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
 import json
 from typing import Any
 
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, Unauthorized
 from tornado import web
 
-from .auth import principal_for
+from .auth import KernelCredential, principal_for
 
 
 def _protocol():
@@ -27,7 +27,7 @@ API = r"/penny/api"
 ID = r"([A-Za-z0-9_.:-]{1,128})"
 
 
-class PennyHandler(ExtensionHandlerMixin, APIHandler):
+class PennyHandler(KernelCredential, ExtensionHandlerMixin, APIHandler):
     @property
     def principal(self):
         return principal_for(self, self.settings["penny_config"])
@@ -154,6 +154,15 @@ class ConversationHandler(PennyHandler):
         self.finish()
 
 
+class ConversationSharingHandler(PennyHandler):
+    @authenticated
+    async def put(self, cid):
+        """Who besides its author may read the conversation (and the artifacts it made)."""
+        engine, who = await self.engine(), self.principal
+        body = self.body(_protocol().SharingBody)
+        self.reply(engine.conversations.share(who, cid, body.tenant, body.users).to_wire())
+
+
 class MessagesHandler(PennyHandler):
     @authenticated
     async def get(self, cid):
@@ -213,14 +222,17 @@ class ArtifactsHandler(PennyHandler):
     @authenticated
     async def get(self):
         engine, who = await self.engine(), self.principal
-        self.reply({"artifacts": engine.artifacts.list(who, self.get_argument("conversationId", None))})
+        # worker threads: a large payload may be fetched from the artifact store (S3), off the event loop
+        arts = await asyncio.to_thread(engine.artifacts.list, who, self.get_argument("conversationId", None))
+        self.reply({"artifacts": arts})
 
 
 class ArtifactHandler(PennyHandler):
     @authenticated
     async def get(self, aid):
         engine, who = await self.engine(), self.principal
-        self.reply(engine.artifacts.get(who, aid, _version(self.get_argument("version", None))))
+        version = _version(self.get_argument("version", None))
+        self.reply(await asyncio.to_thread(engine.artifacts.get, who, aid, version))
 
 
 class ArtifactVersionsHandler(PennyHandler):
@@ -228,6 +240,27 @@ class ArtifactVersionsHandler(PennyHandler):
     async def get(self, aid):
         engine, who = await self.engine(), self.principal
         self.reply({"versions": engine.artifacts.versions(who, aid)})
+
+
+class ArtifactSharingHandler(PennyHandler):
+    @authenticated
+    async def put(self, aid):
+        engine, who = await self.engine(), self.principal
+        body = self.body(_protocol().SharingBody)
+        art = await asyncio.to_thread(engine.artifacts.share, who, aid, body.tenant, body.users)
+        self.reply({"sharing": art["sharing"], "artifact": art})
+
+
+class ArtifactLinksHandler(PennyHandler):
+    @authenticated
+    async def post(self, aid):
+        """A signed, expiring download link; on local storage a path under this server's base_url."""
+        engine, who = await self.engine(), self.principal
+        body = self.body(_protocol().LinkCreate)
+        link = await asyncio.to_thread(engine.links.create, who, aid, body.format, body.version, body.expires_in)
+        if link["storage"] == "local":
+            link["url"] = self.base_url + link["url"]
+        self.reply(link, 201)
 
 
 class ArtifactRefreshHandler(PennyHandler):
@@ -240,28 +273,30 @@ class ArtifactRefreshHandler(PennyHandler):
 class ArtifactDownloadHandler(PennyHandler):
     @authenticated
     async def get(self, aid):
-        engine, who = await self.engine(), self.principal
-        art = engine.artifacts.get(who, aid)
-        fmt = self.get_argument("format", "json")
-        name = art["title"].replace('"', "") or art["id"]
-        if fmt == "json":
-            self.set_header("Content-Type", "application/json")
-            self.set_header("Content-Disposition", f'attachment; filename="{name}.json"')
-            return self.finish(json.dumps(art, indent=2))
-        if fmt == "csv":
-            from penny_jupyter.artifacts.rows import export_rows
+        from penny_jupyter.artifacts.exports import export
 
-            rows = export_rows(art)
-            if not rows:
-                raise BadRequest(f"artifact {aid!r} has no table or metrics to export as CSV; use format=json")
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-            self.set_header("Content-Type", "text/csv")
-            self.set_header("Content-Disposition", f'attachment; filename="{name}.csv"')
-            return self.finish(out.getvalue())
-        raise BadRequest(f"unknown format {fmt!r}; use json or csv")
+        engine, who = await self.engine(), self.principal
+        art = await asyncio.to_thread(engine.artifacts.get, who, aid, _version(self.get_argument("version", None)))
+        send_export(self, await asyncio.to_thread(export, art, self.get_argument("format", "json")))
+
+
+class SignedFileHandler(PennyHandler):
+    """`GET penny/files/<token>`: what a signed link names, to whoever holds the link, until it expires.
+    No Jupyter login: the signature is the permission (403 link_invalid / link_expired otherwise)."""
+
+    @allow_unauthenticated
+    async def get(self, token):
+        engine = await self.engine()
+        exported = await asyncio.to_thread(engine.links.open, token)
+        self.set_header("Cache-Control", "private, no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        send_export(self, exported)
+
+
+def send_export(handler: PennyHandler, exported) -> None:
+    handler.set_header("Content-Disposition", exported.disposition)
+    # APIHandler.finish would label every body application/json (CSV downloads were, until this)
+    handler.finish(exported.body, set_content_type=exported.media_type)
 
 
 class AuditHandler(PennyHandler):
@@ -322,6 +357,7 @@ def _handlers():
         (rf"{API}/conversations", ConversationsHandler),
         (rf"{API}/conversations/{ID}", ConversationHandler),
         (rf"{API}/conversations/{ID}/messages", MessagesHandler),
+        (rf"{API}/conversations/{ID}/sharing", ConversationSharingHandler),
         (rf"{API}/tools", ToolsHandler),
         (rf"{API}/tools/{ID}/execute", ToolExecuteHandler),
         (rf"{API}/dashboards", DashboardsHandler),
@@ -330,6 +366,9 @@ def _handlers():
         (rf"{API}/artifacts/{ID}/versions", ArtifactVersionsHandler),
         (rf"{API}/artifacts/{ID}/refresh", ArtifactRefreshHandler),
         (rf"{API}/artifacts/{ID}/download", ArtifactDownloadHandler),
+        (rf"{API}/artifacts/{ID}/sharing", ArtifactSharingHandler),
+        (rf"{API}/artifacts/{ID}/links", ArtifactLinksHandler),
+        (r"/penny/files/([A-Za-z0-9_.-]{1,4096})", SignedFileHandler),
         (rf"{API}/audit", AuditHandler),
         (rf"{API}/openapi.json", OpenAPIHandler),
         (rf"{API}/.*", NotFoundHandler),

@@ -53,10 +53,11 @@ def _models_op() -> dict:
 def build_openapi() -> dict:
     models = {m.__name__: m for m in (protocol.ConversationCreate, protocol.ConversationPatch, protocol.MessageCreate,
                                       protocol.ToolExecuteBody, protocol.ConversationOut, protocol.MessageOut,
-                                      protocol.ArtifactOut, protocol.ModelInfo, protocol.ModelList)}
+                                      protocol.ArtifactOut, protocol.ModelInfo, protocol.ModelList,
+                                      protocol.SharingOut, protocol.SharingBody, protocol.LinkCreate)}
     schemas = {name: m.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
                for name, m in models.items()}
-    for schema in schemas.values():  # nested models are components of their own (ModelInfo)
+    for schema in schemas.values():  # nested models are components of their own (ModelInfo, SharingOut)
         schema.pop("$defs", None)
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
@@ -71,20 +72,38 @@ def build_openapi() -> dict:
         "/penny/api/conversations/{id}": {"get": _op("One conversation", params=cid),
                                           "patch": _op("Rename", "ConversationPatch", params=cid),
                                           "delete": _op("Delete with its messages", ok=204, params=cid)},
+        "/penny/api/conversations/{id}/sharing": {"put": _op(
+            "Who besides its author may read it (and the artifacts it made): the tenant and/or named users; "
+            "403 if the caller is not its author or their role may not share", "SharingBody", params=cid)},
         "/penny/api/conversations/{id}/messages": {
             "get": _op("Messages in order", params=cid),
             "post": _op("Send a message; answers with the turn's events", "MessageCreate", 201, cid)},
         "/penny/api/tools": {"get": _op("Tools with their parameter schemas")},
         "/penny/api/tools/{name}/execute": {"post": _limited(_op("Run a tool", "ToolExecuteBody", params=("name",)))},
         "/penny/api/dashboards": {"get": _op("Dashboard templates")},
-        "/penny/api/artifacts": {"get": _op("Artifacts of the tenant, optionally of one conversation")},
+        "/penny/api/artifacts": {"get": _op("Artifacts the caller may read (their own and those shared with them), "
+                                            "optionally of one conversation (?conversationId=)")},
         "/penny/api/artifacts/{id}": {"get": _op("An artifact (latest version, or ?version=N)", params=aid)},
         "/penny/api/artifacts/{id}/versions": {"get": _op("Its versions", params=aid)},
         "/penny/api/artifacts/{id}/refresh": {"post": _limited(_op("Re-run its source tool as a new version", ok=201,
                                                                    params=aid))},
-        "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv", params=aid)},
+        "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv|html (&version=N); html is "
+                                                          "one self-contained file", params=aid)},
+        "/penny/api/artifacts/{id}/sharing": {"put": _op("Who besides its author may read it", "SharingBody",
+                                                         params=aid)},
+        "/penny/api/artifacts/{id}/links": {"post": _op(
+            "A signed download link that expires: {url, expiresAt, format, version, storage}; url is a path under "
+            "the server's base_url (local storage, no login needed) or an S3 presigned URL", "LinkCreate", 201, aid)},
+        "/penny/files/{token}": {"get": _op("What a signed link names; 403 link_invalid or link_expired",
+                                            params=("token",))},
         "/penny/api/audit": {"get": _audit_op()},
         "/penny/api/openapi.json": {"get": _op("This document")},
     }
+    paths["/penny/files/{token}"]["get"]["security"] = []  # the signed token is the permission
+    security = {"jupyter": {"type": "apiKey", "in": "header", "name": "Authorization",
+                            "description": "`token <jupyter token>`, or the login cookie (with _xsrf on writes)"},
+                "kernel": {"type": "apiKey", "in": "header", "name": "X-Penny-Token",
+                           "description": "the credential the server hands the kernels it starts (PENNY_KERNEL_TOKEN)"}}
     return {"openapi": "3.1.0", "info": {"title": "Penny", "version": __import__("penny_jupyter").__version__},
-            "paths": paths, "components": {"schemas": schemas}}
+            "paths": paths, "components": {"schemas": schemas, "securitySchemes": security},
+            "security": [{"jupyter": []}, {"kernel": []}]}

@@ -1,7 +1,7 @@
 """The chat socket: one JSON frame in, a stream of JSON events out.
 
-Identity comes from jupyter-server (token or cookie, origin checked) through `self.current_user`,
-never from a frame or the query string. A bad frame gets an `error` event and the socket stays open.
+Identity comes from jupyter-server (token or cookie, origin checked) through `self.current_user`, or from
+a kernel's X-Penny-Token (auth.KernelCredential), never from a frame or the query string. A bad frame gets an `error` event and the socket stays open.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from penny_jupyter.errors import PennyError, TooLarge
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .auth import principal_for
+from .auth import KernelCredential, principal_for
 
 log = logging.getLogger("penny.ws")
 
@@ -29,7 +29,7 @@ def _protocol():
     return protocol
 
 
-class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHandler):
     # Open sockets, so conversation events and `typing` reach the same person's other tabs.
     _open: set["ChatSocket"] = set()
 

@@ -16,7 +16,8 @@ ENDPOINTS = [
     ("GET", ("tools",)), ("POST", ("tools", "get_company_kpis", "execute")), ("GET", ("dashboards",)),
     ("GET", ("artifacts",)), ("GET", ("artifacts", "a1")), ("GET", ("artifacts", "a1", "versions")),
     ("POST", ("artifacts", "a1", "refresh")), ("GET", ("artifacts", "a1", "download")), ("GET", ("openapi.json",)),
-    ("GET", ("audit",)), ("GET", ("models",)),
+    ("GET", ("audit",)), ("GET", ("models",)), ("PUT", ("conversations", "c1", "sharing")),
+    ("PUT", ("artifacts", "a1", "sharing")), ("POST", ("artifacts", "a1", "links")),
 ]
 
 
@@ -165,7 +166,9 @@ async def test_unknown_ids_are_404(api):
 async def test_openapi_lists_every_endpoint(api):
     _, doc = await api("GET", "openapi.json")
     assert doc["openapi"].startswith("3.")
-    documented = {(m.upper(), p.removeprefix("/penny/api/")) for p, ops in doc["paths"].items() for m in ops}
+    documented = {(m.upper(), p.removeprefix("/penny/api/")) for p, ops in doc["paths"].items() for m in ops
+                  if p.startswith("/penny/api/")}
+    assert "/penny/files/{token}" in doc["paths"]  # signed links: no login, so not in ENDPOINTS
     tested = {(m, "/".join(path).replace("c1", "{id}").replace("a1", "{id}").replace("get_company_kpis", "{name}"))
               for m, path in ENDPOINTS}
     assert documented == tested
@@ -178,4 +181,5 @@ async def test_a_sql_table_downloads_as_csv(api):
     aid = out["artifacts"][0]["id"]
     _, resp = await api("GET", "artifacts", aid, "download", params={"format": "csv"}, raw=True)
     lines = resp.body.decode().strip().splitlines()
+    assert resp.headers["Content-Type"].startswith("text/csv")
     assert lines[0] == "region,n" and [ln.split(",")[0] for ln in lines[1:]] == ["APAC", "EMEA", "LATAM", "NA"]

@@ -1,0 +1,68 @@
+"""Signed, expiring tokens: download links and the kernel's credential (PyJWT, HS256).
+
+One secret per data dir (a 0600 file made on first use, or `PennyConfig.signing_secret`), so the
+server and the kernels it starts agree without being told. Each token names what it is for
+(`aud`): a download link can never be replayed as a kernel credential, nor the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import Forbidden
+
+LINK = "penny-link"
+KERNEL = "penny-kernel"
+
+
+class Signer:
+    def __init__(self, secret: str | bytes) -> None:
+        self._secret = secret.encode() if isinstance(secret, str) else secret
+
+    @classmethod
+    def for_config(cls, config) -> "Signer":
+        return cls(config.signing_secret or _secret_file(config.data_path / "signing.key"))
+
+    def issue(self, claims: dict[str, Any], audience: str, ttl: float | None = None) -> str:
+        import jwt
+
+        body = {**claims, "aud": audience, "iat": int(time.time())}
+        if ttl is not None:
+            body["exp"] = int(time.time() + ttl)
+        return jwt.encode(body, self._secret, algorithm="HS256")
+
+    def verify(self, token: str, audience: str) -> dict[str, Any]:
+        """The claims, or Forbidden: `link_expired` when it was genuine but is too old, else `link_invalid`."""
+        import jwt
+
+        try:
+            return jwt.decode(token, self._secret, algorithms=["HS256"], audience=audience,
+                              options={"require": ["aud", "iat"]})
+        except jwt.ExpiredSignatureError:
+            raise Forbidden("this link has expired: ask for a new one from the artifact's Download menu",
+                            code="link_expired") from None
+        except jwt.PyJWTError:
+            raise Forbidden("this link is not valid: it was changed or was not made by this server",
+                            code="link_invalid") from None
+
+
+def _secret_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    try:  # link() never replaces: when the server and a kernel race on first use, one key wins
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
