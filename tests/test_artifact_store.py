@@ -201,7 +201,7 @@ def test_on_s3_payloads_upload_fetch_and_keep_their_versions(on_s3):
     art = on_s3.artifacts.save(ALICE, table(2000, tag="one"))
     on_s3.artifacts.add_version(ALICE, art["id"], table(3000, tag="two"))
     keys = _objects(on_s3)
-    assert len(keys) == 2 and all(k.startswith(f"penny-artifacts/") and "/acme/" in k for k in keys)
+    assert len(keys) == 2 and all(k.startswith("penny-artifacts/") and "/acme/" in k for k in keys)
     assert on_s3.artifacts.get(ALICE, art["id"], 1)["spec"]["rows"][1999]["tag"] == "one"
     latest = on_s3.artifacts.get(ALICE, art["id"])
     assert latest["version"] == 2 and len(latest["spec"]["rows"]) == 3000

@@ -79,3 +79,14 @@ def api(jp_fetch):
 def error_of(exc) -> dict:
     """The {"code","message"} of an HTTPClientError's JSON body."""
     return json.loads(exc.response.body)["error"]
+
+
+async def refused(awaitable) -> tuple[int, dict]:
+    """(status, {"code","message"}) of a request that must fail; fails the test if it succeeds."""
+    from tornado.httpclient import HTTPClientError
+
+    try:
+        await awaitable
+    except HTTPClientError as e:
+        return e.code, error_of(e)
+    raise AssertionError("expected the request to be refused")

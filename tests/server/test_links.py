@@ -8,9 +8,8 @@ import json
 import re
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
-from tests.server.conftest import error_of
+from tests.server.conftest import refused
 from tests.server.identity import TokenPerUser, as_
 
 NO_AUTH = {"Authorization": ""}
@@ -33,14 +32,6 @@ async def _dashboard(api, user="alice"):
 def _file(jp_fetch, url: str, base_url: str, **kw):
     assert url.startswith(base_url + "penny/files/"), url
     return jp_fetch(*url[len(base_url):].split("/"), headers=NO_AUTH, **kw)
-
-
-async def _refused(awaitable):
-    try:
-        await awaitable
-    except HTTPClientError as e:
-        return e.code, error_of(e)
-    raise AssertionError("expected a refusal")
 
 
 async def test_html_download_is_self_contained_and_carries_the_numbers(api):
@@ -79,11 +70,11 @@ async def test_a_local_link_works_without_login_until_it_expires(api, jp_fetch, 
                          headers=as_("alice"))
     assert json.loads((await _file(jp_fetch, short["url"], jp_base_url)).body)["id"] == art["id"]
     await asyncio.sleep(2.1)
-    code, err = await _refused(_file(jp_fetch, short["url"], jp_base_url))
+    code, err = await refused(_file(jp_fetch, short["url"], jp_base_url))
     assert code == 403 and err["code"] == "link_expired" and "ask for a new one" in err["message"]
 
 
-async def test_a_changed_or_foreign_link_is_refused(api, jp_fetch, jp_base_url, penny_data_dir):
+async def test_a_changed_or_foreign_link_isrefused(api, jp_fetch, jp_base_url, penny_data_dir):
     art = await _dashboard(api)
     _, link = await api("POST", "artifacts", art["id"], "links", body={"format": "html"}, headers=as_("alice"))
     head, payload, sig = link["url"].rsplit("/", 1)[1].split(".")
@@ -92,7 +83,7 @@ async def test_a_changed_or_foreign_link_is_refused(api, jp_fetch, jp_base_url, 
     forged_claims = payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB")
     flipped_sig = sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")
     for token in (f"{head}.{forged_claims}.{sig}", f"{head}.{payload}.{flipped_sig}", "not-a-token", f"{head}.{payload}."):
-        code, err = await _refused(_file(jp_fetch, f"{prefix}/{token}", jp_base_url))
+        code, err = await refused(_file(jp_fetch, f"{prefix}/{token}", jp_base_url))
         assert code == 403 and err["code"] == "link_invalid", token
 
     # a token signed by this server for another purpose (a kernel credential) is not a link
@@ -101,23 +92,23 @@ async def test_a_changed_or_foreign_link_is_refused(api, jp_fetch, jp_base_url, 
 
     cfg = PennyConfig(data_dir=str(penny_data_dir))
     other = Signer.for_config(cfg).issue({"t": "acme", "a": art["id"], "v": 1, "f": "html"}, KERNEL, 60)
-    code, err = await _refused(_file(jp_fetch, f"{prefix}/{other}", jp_base_url))
+    code, err = await refused(_file(jp_fetch, f"{prefix}/{other}", jp_base_url))
     assert code == 403 and err["code"] == "link_invalid"
 
 
 async def test_links_are_only_made_for_what_the_caller_can_read(api):
     art = await _dashboard(api)
     for user in ("bob", "carol"):
-        code, err = await _refused(api("POST", "artifacts", art["id"], "links", body={"format": "html"},
+        code, err = await refused(api("POST", "artifacts", art["id"], "links", body={"format": "html"},
                                        headers=as_(user)))
         assert code == 404 and err["code"] == "not_found"
     for body, words in [({"format": "pdf"}, "format"), ({"expiresIn": 0}, "expiresIn"),
                         ({"expiresIn": 10 ** 9}, "between 1 and")]:
-        code, err = await _refused(api("POST", "artifacts", art["id"], "links", body=body, headers=as_("alice")))
+        code, err = await refused(api("POST", "artifacts", art["id"], "links", body=body, headers=as_("alice")))
         assert code == 400 and words in err["message"], (body, err)
     _, chart = await api("POST", "tools", "query_metric", "execute",
                          body={"params": {"metric": "revenue", "period": "YTD", "grain": "month"}}, headers=as_("alice"))
     chart_art = next(a for a in chart["artifacts"] if a["type"] == "chart")
-    code, err = await _refused(api("POST", "artifacts", chart_art["id"], "links", body={"format": "csv"},
+    code, err = await refused(api("POST", "artifacts", chart_art["id"], "links", body={"format": "csv"},
                                    headers=as_("alice")))
     assert code == 400 and "no table or metrics" in err["message"]

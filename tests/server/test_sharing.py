@@ -4,9 +4,8 @@ tenants. alice (admin), carol and dave (viewer) are in acme; bob is in globex.""
 from __future__ import annotations
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
-from tests.server.conftest import error_of
+from tests.server.conftest import refused
 from tests.server.identity import TokenPerUser, as_
 
 
@@ -20,14 +19,6 @@ def jp_server_config(penny_config_values):
     }
 
 
-async def _error(awaitable):
-    try:
-        await awaitable
-    except HTTPClientError as e:
-        return e.code, error_of(e)
-    raise AssertionError("expected an error")
-
-
 async def _dashboard(api, user="alice", conversation="conv_a"):
     _, out = await api("POST", "tools", "load_dashboard", "execute",
                        body={"params": {"slug": "company-health"}, "conversationId": conversation}, headers=as_(user))
@@ -37,8 +28,8 @@ async def _dashboard(api, user="alice", conversation="conv_a"):
 async def test_an_artifact_is_private_until_shared_with_the_tenant(api):
     art = await _dashboard(api)
     assert art["owner"] == "alice" and art["canShare"] is True and art["sharing"] == {"tenant": False, "users": []}
-    _, unknown = await _error(api("GET", "artifacts", "art_never", headers=as_("carol")))
-    code, err = await _error(api("GET", "artifacts", art["id"], headers=as_("carol")))
+    _, unknown = await refused(api("GET", "artifacts", "art_never", headers=as_("carol")))
+    code, err = await refused(api("GET", "artifacts", art["id"], headers=as_("carol")))
     assert code == 404 and err["message"].replace(art["id"], "X") == unknown["message"].replace("art_never", "X")
     _, listed = await api("GET", "artifacts", headers=as_("carol"))
     assert listed["artifacts"] == []
@@ -56,9 +47,9 @@ async def test_an_artifact_is_private_until_shared_with_the_tenant(api):
     # the other tenant: still nothing, in every way it could ask
     for path in (("artifacts", art["id"]), ("artifacts", art["id"], "versions"),
                  ("artifacts", art["id"], "download")):
-        code, err = await _error(api("GET", *path, headers=as_("bob")))
+        code, err = await refused(api("GET", *path, headers=as_("bob")))
         assert code == 404 and err["code"] == "not_found"
-    code, _ = await _error(api("POST", "artifacts", art["id"], "links", body={"format": "json"}, headers=as_("bob")))
+    code, _ = await refused(api("POST", "artifacts", art["id"], "links", body={"format": "json"}, headers=as_("bob")))
     assert code == 404
     _, listed = await api("GET", "artifacts", headers=as_("bob"))
     assert listed["artifacts"] == []
@@ -69,23 +60,23 @@ async def test_sharing_with_named_colleagues_and_who_may_change_it(api):
     _, out = await api("PUT", "artifacts", art["id"], "sharing", body={"users": ["carol"]}, headers=as_("alice"))
     assert out["sharing"] == {"tenant": False, "users": ["carol"]}
     assert (await api("GET", "artifacts", art["id"], headers=as_("carol")))[0] == 200
-    assert (await _error(api("GET", "artifacts", art["id"], headers=as_("dave"))))[0] == 404
+    assert (await refused(api("GET", "artifacts", art["id"], headers=as_("dave"))))[0] == 404
 
-    code, err = await _error(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": True}, headers=as_("carol")))
+    code, err = await refused(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": True}, headers=as_("carol")))
     assert code == 403 and "only the author (alice)" in err["message"]
-    code, err = await _error(api("PUT", "artifacts", art["id"], "sharing", body={"users": ["bob"]},
+    code, err = await refused(api("PUT", "artifacts", art["id"], "sharing", body={"users": ["bob"]},
                                  headers=as_("alice")))
     assert code == 400 and "'bob' is not in your tenant" in err["message"]
-    assert (await _error(api("GET", "artifacts", art["id"], headers=as_("bob"))))[0] == 404
-    code, _ = await _error(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": True}, headers=as_("bob")))
+    assert (await refused(api("GET", "artifacts", art["id"], headers=as_("bob"))))[0] == 404
+    code, _ = await refused(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": True}, headers=as_("bob")))
     assert code == 404
-    code, err = await _error(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": "yes please"},
+    code, err = await refused(api("PUT", "artifacts", art["id"], "sharing", body={"tenant": "yes please"},
                                  headers=as_("alice")))
     assert code == 400 and "tenant" in err["message"]
 
     mine = await _dashboard(api, user="dave", conversation="conv_d")
     assert mine["canShare"] is False
-    code, err = await _error(api("PUT", "artifacts", mine["id"], "sharing", body={"tenant": True}, headers=as_("dave")))
+    code, err = await refused(api("PUT", "artifacts", mine["id"], "sharing", body={"tenant": True}, headers=as_("dave")))
     assert code == 403 and "viewer" in err["message"]
 
 
@@ -94,7 +85,7 @@ async def test_a_shared_conversation_is_read_only_for_colleagues(api, open_socke
     await ws.send({"type": "message", "content": "Show me company KPIs for this month", "conversationId": "conv_s"})
     events = await ws.until("assistant.done")
     aid = next(e for e in events if e["type"] == "artifact")["artifact"]["id"]
-    assert (await _error(api("GET", "conversations", "conv_s", headers=as_("carol"))))[0] == 404
+    assert (await refused(api("GET", "conversations", "conv_s", headers=as_("carol"))))[0] == 404
 
     _, conv = await api("PUT", "conversations", "conv_s", "sharing", body={"tenant": True}, headers=as_("alice"))
     assert conv["sharing"] == {"tenant": True, "users": []} and conv["owner"] == "alice" and conv["canShare"]
@@ -111,7 +102,7 @@ async def test_a_shared_conversation_is_read_only_for_colleagues(api, open_socke
                                ("DELETE", ("conversations", "conv_s"), None),
                                ("POST", ("conversations", "conv_s", "messages"), {"content": "and churn?"}),
                                ("PUT", ("conversations", "conv_s", "sharing"), {"tenant": False})]:
-        code, err = await _error(api(method, *path, body=body, headers=as_("carol")))
+        code, err = await refused(api(method, *path, body=body, headers=as_("carol")))
         assert code == 403, (method, path, err)
     carol = await open_socket(headers=as_("carol"))
     await carol.send({"type": "message", "content": "and churn?", "conversationId": "conv_s"})
@@ -123,10 +114,10 @@ async def test_a_shared_conversation_is_read_only_for_colleagues(api, open_socke
     assert len(msgs["messages"]) == 2  # nothing was added
 
     for path in (("conversations", "conv_s"), ("conversations", "conv_s", "messages")):
-        assert (await _error(api("GET", *path, headers=as_("bob"))))[0] == 404
+        assert (await refused(api("GET", *path, headers=as_("bob"))))[0] == 404
     _, arts = await api("GET", "artifacts", params={"conversationId": "conv_s"}, headers=as_("bob"))
     assert arts["artifacts"] == []
 
     await api("PUT", "conversations", "conv_s", "sharing", body={"tenant": False}, headers=as_("alice"))
-    assert (await _error(api("GET", "conversations", "conv_s", headers=as_("carol"))))[0] == 404
-    assert (await _error(api("GET", "artifacts", aid, headers=as_("carol"))))[0] == 404
+    assert (await refused(api("GET", "conversations", "conv_s", headers=as_("carol"))))[0] == 404
+    assert (await refused(api("GET", "artifacts", aid, headers=as_("carol"))))[0] == 404

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.server.conftest import error_of
+from tests.server.conftest import refused
 
 from tests.server.identity import TokenPerUser, as_
 
@@ -21,7 +21,6 @@ def jp_server_config(penny_config_values):
         "PennyConfig": {**penny_config_values, "tenant_map": {"alice": "acme", "carol": "acme", "bob": "globex"},
                         "admins": ["alice"]},
     }
-
 
 
 async def test_me_reflects_the_authenticated_identity(api):
@@ -38,22 +37,22 @@ async def test_the_other_tenant_cannot_see_or_touch_a_conversation(api, open_soc
     events = await ws.until("assistant.done")
     aid = next(e for e in events if e["type"] == "artifact")["artifact"]["id"]
 
-    _, unknown = await _error(api("GET", "conversations", "conv_never", headers=as_("bob")))
+    _, unknown = await refused(api("GET", "conversations", "conv_never", headers=as_("bob")))
     for method, path, body in [("GET", ("conversations", "conv_123"), None),
                                ("PATCH", ("conversations", "conv_123"), {"title": "mine now"}),
                                ("DELETE", ("conversations", "conv_123"), None),
                                ("GET", ("conversations", "conv_123", "messages"), None),
                                ("POST", ("conversations", "conv_123", "messages"), {"content": "hi"})]:
-        code, err = await _error(api(method, *path, body=body, headers=as_("bob")))
+        code, err = await refused(api(method, *path, body=body, headers=as_("bob")))
         assert code == 404, (method, path)
         # indistinguishable from an id that does not exist
         assert err["code"] == unknown["code"] and err["message"].replace("conv_123", "X") == \
             unknown["message"].replace("conv_never", "X")
 
     for path in (("artifacts", aid), ("artifacts", aid, "versions"), ("artifacts", aid, "download")):
-        code, err = await _error(api("GET", *path, headers=as_("bob")))
+        code, err = await refused(api("GET", *path, headers=as_("bob")))
         assert code == 404 and err["code"] == "not_found"
-    code, _ = await _error(api("POST", "artifacts", aid, "refresh", headers=as_("bob")))
+    code, _ = await refused(api("POST", "artifacts", aid, "refresh", headers=as_("bob")))
     assert code == 404
     _, bob_arts = await api("GET", "artifacts", headers=as_("bob"))
     _, bob_convs = await api("GET", "conversations", headers=as_("bob"))
@@ -98,9 +97,9 @@ async def test_colleague_in_the_same_tenant_sees_nothing_unshared(api):
     _, out = await api("POST", "tools", "load_dashboard", "execute",
                        body={"params": {"slug": "company-health"}, "conversationId": "conv_a"}, headers=as_("alice"))
     aid = out["artifacts"][0]["id"]
-    code, _ = await _error(api("GET", "artifacts", aid, headers=as_("carol")))
+    code, _ = await refused(api("GET", "artifacts", aid, headers=as_("carol")))
     assert code == 404
-    code, _ = await _error(api("GET", "conversations", "conv_a", headers=as_("carol")))
+    code, _ = await refused(api("GET", "conversations", "conv_a", headers=as_("carol")))
     assert code == 404
 
 
@@ -112,9 +111,3 @@ async def test_a_tenant_named_in_the_body_is_ignored(api):
     assert conv["id"] not in [c["id"] for c in alice_convs["conversations"]]
 
 
-async def _error(awaitable):
-    try:
-        await awaitable
-    except HTTPClientError as e:
-        return e.code, error_of(e)
-    raise AssertionError("expected an error")
