@@ -43,7 +43,7 @@ class Signer:
             return jwt.decode(token, self._secret, algorithms=["HS256"], audience=audience,
                               options={"require": ["aud", "iat"]})
         except jwt.ExpiredSignatureError:
-            raise Forbidden("this link has expired: ask for a new one from the artifact's Download menu",
+            raise Forbidden("this link has expired: make a new one with the artifact's Link button (or POST its links endpoint)",
                             code="link_expired") from None
         except jwt.PyJWTError:
             raise Forbidden("this link is not valid: it was changed or was not made by this server",

@@ -6,9 +6,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { IArtifact, IChatMessage, IConversation, IModelList } from './protocol';
+import type {
+  IArtifact,
+  IChatMessage,
+  IConversation,
+  IModelList,
+  ISharing,
+  ISignedLink
+} from './protocol';
 
-export type DownloadFormat = 'csv' | 'json';
+export type DownloadFormat = 'csv' | 'json' | 'html';
 
 /** An Error with the server's code and HTTP status. */
 export class PennyApiError extends Error {
@@ -85,6 +92,40 @@ export class PennyApi {
     const disposition = response.headers.get('Content-Disposition') ?? '';
     const match = /filename="?([^";]+)"?/i.exec(disposition);
     return { blob: await response.blob(), filename: match?.[1] ?? `${id}.${format}` };
+  }
+
+  /** A signed link to the export that works without Jupyter auth until it expires. */
+  createLink(
+    id: string,
+    format: DownloadFormat,
+    expiresIn?: number
+  ): Promise<ISignedLink> {
+    const body: { format: DownloadFormat; expiresIn?: number } = { format };
+    if (typeof expiresIn === 'number') {
+      body.expiresIn = expiresIn;
+    }
+    return this._json(`artifacts/${enc(id)}/links`, {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  }
+
+  /** Replaces who the artifact is shared with; answers with what the server stored. */
+  shareArtifact(id: string, sharing: ISharing): Promise<ISharing> {
+    return this._share(`artifacts/${enc(id)}/sharing`, sharing);
+  }
+
+  shareConversation(id: string, sharing: ISharing): Promise<ISharing> {
+    return this._share(`conversations/${enc(id)}/sharing`, sharing);
+  }
+
+  private async _share(path: string, sharing: ISharing): Promise<ISharing> {
+    const body = { tenant: !!sharing.tenant, users: [...sharing.users] };
+    const r = await this._json<{ sharing?: ISharing }>(path, {
+      method: 'PUT',
+      body: JSON.stringify(body)
+    });
+    return r.sharing ?? body;
   }
 
   private async _json<T>(path: string, init: RequestInit = {}): Promise<T> {

@@ -1,7 +1,7 @@
 /**
  * Tool cards and artifact cards for the thread, plus the artifact actions they offer
- * (download, fullscreen). Server text only ever goes in through textContent; artifact
- * previews are drawn by the shared renderer.
+ * (download, signed link, share, fullscreen). Server text only ever goes in through
+ * textContent; artifact previews are drawn by the shared renderer.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
@@ -9,33 +9,39 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
 import { PennyApi } from './api';
-import type { IToolFinishedEvent, IToolStartedEvent } from './protocol';
+import { el } from './dom';
+import type { ISharing, ISignedLink, IToolFinishedEvent, IToolStartedEvent } from './protocol';
 import { IArtifact, IRenderedArtifact, renderArtifact } from './renderer';
+import {
+  IShareState,
+  LinkBox,
+  LinkFormat,
+  SharePanel,
+  defaultLinkFormat,
+  describeSharing,
+  isShared,
+  normalizeSharing
+} from './share';
 
-export type ExportFormat = 'csv' | 'json' | 'png';
+export { el };
+
+export type ExportFormat = 'csv' | 'json' | 'html' | 'png';
 
 /** What an artifact card's buttons do; the panel wires them to the app. */
 export interface IArtifactActions {
   insert(artifact: IArtifact): Promise<void>;
   download(artifact: IArtifact, format: ExportFormat, rendered?: IRenderedArtifact): Promise<void>;
   fullscreen(artifact: IArtifact): void;
+  /** A signed link to an export that works without Jupyter auth until it expires. */
+  link(artifact: IArtifact, format: LinkFormat): Promise<ISignedLink>;
+  /** Store who the artifact is shared with; resolves to what the server stored. */
+  share(artifact: IArtifact, sharing: ISharing): Promise<ISharing>;
+  /** The signed-in user (from the socket's `ready`), to say "you" instead of a name. */
+  currentUser(): string | null;
+  /** Who a conversation is shared with (they see its artifacts too), if the list knows. */
+  conversationSharing(conversationId: string): ISharing | null;
   /** For the previews (Markdown documents, code highlighting). */
   rendermime: IRenderMimeRegistry | null;
-}
-
-export function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 export function formatDuration(ms: number | undefined): string {
@@ -119,10 +125,32 @@ export class ToolCard {
 
 // ---------------------------------------------------------------- artifact card
 
-/** An artifact with a live compact preview and Insert / Download / Fullscreen. */
+/**
+ * An artifact with a live compact preview and Insert / Download (HTML, CSV, JSON, PNG) / Link /
+ * Share / Fullscreen. The link box and the share panel outlive `update` (a new version).
+ */
 export class ArtifactCard {
   constructor(artifact: IArtifact, private _actions: IArtifactActions) {
     this.node = el('div', 'penny-artifact');
+    this._note = el('div', 'penny-artifact-note');
+    this._note.setAttribute('role', 'alert');
+    this._link = new LinkBox({
+      create: format => this._actions.link(this.artifact, format),
+      onError: err => this._showNote(err)
+    });
+    this._share = new SharePanel({
+      what: String(artifact.type || 'artifact'),
+      save: sharing => this._actions.share(this.artifact, sharing),
+      currentUser: () => this._actions.currentUser(),
+      via: () => this._via(),
+      onClose: () => {
+        this._toggleShare();
+        this._shareButton.focus();
+      },
+      onSaved: sharing => this.setShareState({ ...this._shareState, sharing })
+    });
+    this._share.node.id = `penny-share-${artifact.id}`;
+    this._share.node.hidden = true;
     this.update(artifact);
   }
 
@@ -132,8 +160,28 @@ export class ArtifactCard {
     return this._artifact!;
   }
 
+  /**
+   * Who may see it, as the server says now (REST or a save). From then on the card ignores the
+   * sharing in `artifact` events: a rebuilt thread replays them as they were first sent.
+   */
+  setShareState(state: IShareState): void {
+    this._shareState = { ...state, sharing: normalizeSharing(state.sharing) };
+    this._shareFresh = true;
+    this.renderSharing();
+  }
+
+  /** Redraw what the card says about sharing (e.g. its conversation's sharing changed). */
+  renderSharing(): void {
+    this._share.setState(this._shareState);
+    this._renderShare();
+  }
+
   update(artifact: IArtifact): void {
     this._artifact = artifact;
+    if (!this._shareFresh) {
+      const { owner, sharing, canShare } = artifact;
+      this._shareState = { owner, sharing: normalizeSharing(sharing), canShare };
+    }
     this._rendered?.dispose();
     this._rendered = null;
     const node = this.node;
@@ -144,9 +192,11 @@ export class ArtifactCard {
 
     // The preview draws the title (with the period); this line says what and which version.
     const head = el('div', 'penny-artifact-card-head');
+    this._sharedChip = el('span', 'penny-artifact-shared', 'Shared');
     head.append(
       el('span', 'penny-artifact-badge', String(artifact.type || 'artifact')),
       el('span', 'penny-artifact-version', `v${artifact.version ?? 1}`),
+      this._sharedChip,
       el('span', 'penny-artifact-id', artifact.id)
     );
     head.title = artifact.title || artifact.id;
@@ -157,8 +207,33 @@ export class ArtifactCard {
       this._actions.insert(this.artifact)
     );
     insert.classList.add('penny-artifact-primary');
-    actions.append(
-      insert,
+    this._shareButton = this._button('share', 'Share', 'Choose who else can see this', async () =>
+      this._toggleShare()
+    );
+    this._shareButton.setAttribute('aria-controls', this._share.node.id);
+    this._shareButton.setAttribute('aria-expanded', String(!this._share.node.hidden));
+    // Two groups that wrap as units: in a narrow sidebar the downloads take the second row.
+    const tools = el('span', 'penny-artifact-group');
+    tools.append(
+      this._button(
+        'link',
+        'Link',
+        'Make a signed download link that works without signing in, until it expires',
+        () => this._link.request(defaultLinkFormat(this.artifact.type))
+      ),
+      this._shareButton,
+      this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
+        this._actions.fullscreen(this.artifact)
+      )
+    );
+    const downloads = el('span', 'penny-artifact-group penny-artifact-downloads');
+    downloads.setAttribute('role', 'group');
+    downloads.setAttribute('aria-label', 'Download');
+    downloads.append(
+      el('span', 'penny-artifact-group-label', 'Download'),
+      this._button('html', 'HTML', 'Download a self-contained web page of this artifact (opens offline)', () =>
+        this._actions.download(this.artifact, 'html')
+      ),
       this._button('csv', 'CSV', 'Download the numbers as CSV', () =>
         this._actions.download(this.artifact, 'csv')
       ),
@@ -167,12 +242,9 @@ export class ArtifactCard {
       ),
       this._button('png', 'PNG', 'Download the preview as a PNG image', () =>
         this._actions.download(this.artifact, 'png', this._rendered ?? undefined)
-      ),
-      this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
-        this._actions.fullscreen(this.artifact)
       )
     );
-    this._note = el('div', 'penny-artifact-note');
+    actions.append(insert, tools, downloads);
     this._note.hidden = true;
     // A whole dashboard is several screens tall in a sidebar: show the top, expand on request.
     const expand = el('button', 'penny-artifact-expand', 'Show all');
@@ -183,7 +255,9 @@ export class ArtifactCard {
       preview.dataset.expanded = String(open);
       expand.textContent = open ? 'Show less' : 'Show all';
     });
-    node.append(head, preview, expand, actions, this._note);
+    node.append(head, preview, expand, actions, this._link.node, this._share.node, this._note);
+    this._share.setState(this._shareState);
+    this._renderShare();
 
     try {
       this._rendered = renderArtifact(preview, artifact, {
@@ -209,6 +283,47 @@ export class ArtifactCard {
     this._rendered = null;
   }
 
+  private _toggleShare(): void {
+    const open = this._share.node.hidden;
+    this._share.node.hidden = !open;
+    this._shareButton.setAttribute('aria-expanded', String(open));
+    if (open) {
+      this._share.focus();
+    }
+  }
+
+  /** The head's "Shared" chip and the Share button (hidden when the server says nothing about sharing). */
+  private _renderShare(): void {
+    const state = this._shareState;
+    const via = this._via();
+    const sentence = describeSharing(state, this._actions.currentUser(), via);
+    const shared = isShared(state.sharing);
+    this.node.dataset.shared = String(shared);
+    this.node.dataset.sharedVia = String(isShared(via ?? undefined));
+    this._sharedChip.hidden = !shared && !isShared(via ?? undefined);
+    this._sharedChip.title = sentence;
+    const b = this._shareButton;
+    b.hidden = state.canShare === undefined;
+    // Not a busy state (the shared :disabled style is): a permission, said in the tooltip.
+    b.disabled = state.canShare === false;
+    b.dataset.locked = String(state.canShare === false);
+    b.title = state.canShare === false ? sentence : 'Choose who else can see this';
+    if (b.disabled && !this._share.node.hidden) {
+      this._toggleShare();
+    }
+  }
+
+  /** The sharing of the conversation the artifact was made in (its readers see the artifact). */
+  private _via(): ISharing | null {
+    const cid = this._artifact?.conversationId;
+    return cid ? this._actions.conversationSharing(cid) : null;
+  }
+
+  private _showNote(err: unknown): void {
+    this._note.textContent = (err as Error)?.message ?? String(err);
+    this._note.hidden = false;
+  }
+
   private _fail(preview: HTMLElement, err: unknown): void {
     console.warn('Penny: preview failed', err);
     preview.replaceChildren(
@@ -232,10 +347,9 @@ export class ArtifactCard {
       try {
         await run();
       } catch (err) {
-        this._note.textContent = (err as Error)?.message ?? String(err);
-        this._note.hidden = false;
+        this._showNote(err);
       } finally {
-        b.disabled = false;
+        b.disabled = b.dataset.locked === 'true';
       }
     });
     return b;
@@ -243,7 +357,14 @@ export class ArtifactCard {
 
   private _artifact: IArtifact | null = null;
   private _rendered: IRenderedArtifact | null = null;
-  private _note!: HTMLElement;
+  private _note: HTMLElement;
+  private _link: LinkBox;
+  private _share: SharePanel;
+  private _shareState: IShareState = {};
+  /** Set from REST or a save: newer than what a replayed `artifact` event carries. */
+  private _shareFresh = false;
+  private _shareButton!: HTMLButtonElement;
+  private _sharedChip!: HTMLElement;
 }
 
 // ---------------------------------------------------------------- actions

@@ -1,15 +1,16 @@
 /**
  * The conversation list: loaded from REST (so a reload loses nothing), with new, rename,
- * delete and switch. "New chat" makes a local draft with a client-chosen id; the server
+ * share, delete and switch. "New chat" makes a local draft with a client-chosen id; the server
  * creates it on the first message (titled after that message), and the list refreshes then.
  */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
-import { deleteIcon, editIcon } from '@jupyterlab/ui-components';
+import { deleteIcon, editIcon, shareIcon, usersIcon } from '@jupyterlab/ui-components';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { PennyApi } from './api';
-import { el } from './cards';
-import { IConversation, newId } from './protocol';
+import { el } from './dom';
+import { IConversation, ISharing, newId } from './protocol';
+import { SharePanel, describeSharing, isShared, normalizeSharing } from './share';
 
 const ACTIVE_KEY = 'penny-jupyter:active-conversation';
 const DRAFT_TITLE = 'New conversation';
@@ -21,7 +22,10 @@ export interface IActiveConversation {
 }
 
 export class ConversationList {
-  constructor(private _api: PennyApi) {
+  constructor(
+    private _api: PennyApi,
+    private _currentUser: () => string | null = () => null
+  ) {
     this.node = el('div', 'penny-conversations');
     this.node.setAttribute('aria-label', 'Conversations');
     this._list = el('ul', 'penny-conversation-list');
@@ -39,6 +43,17 @@ export class ConversationList {
 
   get activeChanged(): ISignal<this, IActiveConversation> {
     return this._activeChanged;
+  }
+
+  /** After every refresh from the server (titles, order, sharing may have changed). */
+  get refreshed(): ISignal<this, void> {
+    return this._refreshed;
+  }
+
+  /** Who a listed conversation is shared with, or null when unknown. */
+  sharingOf(id: string): ISharing | null {
+    const conv = this._items.find(c => c.id === id);
+    return conv?.sharing ? normalizeSharing(conv.sharing) : null;
   }
 
   /** First load: the conversation active before the reload, else the latest, else a draft. */
@@ -69,6 +84,7 @@ export class ConversationList {
       this._draft = null;
     }
     this._render();
+    this._refreshed.emit();
   }
 
   /** Whether `id` is known (listed or the draft). */
@@ -170,6 +186,16 @@ export class ConversationList {
     }
   }
 
+  /** Open (or close) the share panel under a conversation's row. */
+  toggleShare(id: string): void {
+    this._shareOpen = this._shareOpen === id ? null : id;
+    this._render();
+    if (this._shareOpen) {
+      this._sharePanel.node.scrollIntoView({ block: 'nearest' });
+      this._sharePanel.focus();
+    }
+  }
+
   private _setActive(active: IActiveConversation): void {
     this._active = active;
     if (!active.draft) {
@@ -188,8 +214,22 @@ export class ConversationList {
 
   private _render(): void {
     const rows = (this._draft ? [this._draft] : []).concat(this._items);
+    const open = this._items.find(c => c.id === this._shareOpen && c.canShare !== undefined);
+    if (!open) {
+      this._shareOpen = null;
+    }
     this._list.replaceChildren(
-      ...rows.map(c => this._row(c, c === this._draft))
+      ...rows.flatMap(c => {
+        const row = this._row(c, c === this._draft);
+        if (c !== open) {
+          return [row];
+        }
+        // The panel survives re-renders (a refresh while it is open keeps what is typed).
+        this._sharePanel.setState({ owner: c.owner, sharing: c.sharing, canShare: c.canShare });
+        const holder = el('li', 'penny-conversation-share-row');
+        holder.append(this._sharePanel.node);
+        return [row, holder];
+      })
     );
   }
 
@@ -209,8 +249,24 @@ export class ConversationList {
     title.type = 'button';
     title.title = conv.title;
     title.addEventListener('click', () => this.select(conv.id));
+    row.append(title);
+    if (!draft && isShared(normalizeSharing(conv.sharing))) {
+      // Always visible: who else sees this conversation matters more than the row's tools.
+      row.dataset.shared = 'true';
+      const badge = el('span', 'penny-conversation-shared');
+      badge.title = describeSharing(conv, this._currentUser());
+      badge.setAttribute('aria-label', badge.title);
+      badge.append(usersIcon.element());
+      row.append(badge);
+    }
+    if (!draft && conv.canShare) {
+      const share = iconButton('penny-conversation-share', 'Share', shareIcon.element(), () =>
+        this.toggleShare(conv.id)
+      );
+      share.setAttribute('aria-expanded', String(this._shareOpen === conv.id));
+      row.append(share);
+    }
     row.append(
-      title,
       iconButton('penny-conversation-rename', 'Rename', editIcon.element(), () => this.rename(conv.id)),
       iconButton('penny-conversation-delete', 'Delete', deleteIcon.element(), () => this.delete(conv.id))
     );
@@ -222,6 +278,20 @@ export class ConversationList {
     this._error.hidden = !message;
   }
 
+  private _shareOpen: string | null = null;
+  private _sharePanel = new SharePanel({
+    what: 'conversation',
+    save: sharing => this._api.shareConversation(this._shareOpen!, sharing),
+    currentUser: () => this._currentUser(),
+    onClose: () => {
+      const id = this._shareOpen;
+      this.toggleShare(id!);
+      this._list
+        .querySelector<HTMLElement>(`[data-conversation-id="${CSS.escape(id!)}"] .penny-conversation-share`)
+        ?.focus();
+    },
+    onSaved: () => void this.refresh()
+  });
   private _items: IConversation[] = [];
   private _draft: IConversation | null = null;
   /** Drafts a message was sent in (the server creates them on that message). */
@@ -230,6 +300,7 @@ export class ConversationList {
   private _list: HTMLElement;
   private _error: HTMLElement;
   private _activeChanged = new Signal<this, IActiveConversation>(this);
+  private _refreshed = new Signal<this, void>(this);
 }
 
 function iconButton(

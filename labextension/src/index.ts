@@ -51,6 +51,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const socket = new PennySocket({ serverSettings });
     const inserter = new NotebookInserter(app, tracker);
     let autoRun = true;
+    // Who the server says we are (kept across reconnects): sharing text says "you" for them.
+    let me: string | null = null;
+    socket.statusChanged.connect((_, status) => {
+      me = status.ready?.user ?? me;
+    });
 
     const actions: IArtifactActions = {
       rendermime,
@@ -61,7 +66,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         exportArtifact(api, artifact, format, { rendered, rendermime }),
       fullscreen: artifact => {
         openFullscreen(app, artifact, rendermime);
-      }
+      },
+      link: (artifact, format) => api.createLink(artifact.id, format),
+      share: (artifact, sharing) => api.shareArtifact(artifact.id, sharing),
+      currentUser: () => me,
+      conversationSharing: id => panel.conversations.sharingOf(id)
     };
 
     const panel = new PennyPanel({

@@ -33,6 +33,7 @@ export class PennyPanel extends Widget {
   constructor(options: IPanelOptions) {
     super();
     this._socket = options.socket;
+    this._api = options.api;
     this.id = 'penny-chat';
     this.addClass('penny-panel');
     this.title.icon = pennyIcon;
@@ -60,7 +61,7 @@ export class PennyPanel extends Widget {
     this._status.append(el('span', 'penny-conn-dot'), this._statusText, this._retryButton);
     header.append(titleRow, this.models.caption, this._status);
 
-    this.conversations = new ConversationList(options.api);
+    this.conversations = new ConversationList(options.api, () => options.actions.currentUser());
     this.thread = new Thread({
       rendermime: options.rendermime,
       actions: options.actions,
@@ -99,6 +100,7 @@ export class PennyPanel extends Widget {
     this.models.changed.connect(() => this._renderStatus(this._socket.status), this);
     this._socket.received.connect(this._onEvent, this);
     this.conversations.activeChanged.connect((_, a) => this._onActive(a), this);
+    this.conversations.refreshed.connect(() => this.thread.renderSharing(), this);
     this.thread.busyChanged.connect(() => this._renderComposer(), this);
     this._renderStatus(this._socket.status);
   }
@@ -190,6 +192,19 @@ export class PennyPanel extends Widget {
     // Existing conversations are rebuilt from the server's event log (resume afterSeq 0).
     this._socket.follow(active.id, !active.draft);
     this._renderComposer();
+    if (!active.draft) {
+      void this._loadArtifactMeta(active.id);
+    }
+  }
+
+  /** Current sharing for the replayed artifact cards (their events carry it as it was then). */
+  private async _loadArtifactMeta(conversationId: string): Promise<void> {
+    try {
+      const artifacts = await this._api.listArtifacts(conversationId);
+      this.thread.applyArtifactMeta(conversationId, artifacts);
+    } catch (err) {
+      console.warn('Penny: could not load artifact sharing', err);
+    }
   }
 
   private _onEvent(_: PennySocket, event: ServerEvent): void {
@@ -351,6 +366,7 @@ export class PennyPanel extends Widget {
   }
 
   private _socket: PennySocket;
+  private _api: PennyApi;
   private _status: HTMLElement;
   private _statusText: HTMLElement;
   private _retryButton: HTMLButtonElement;

@@ -4,8 +4,9 @@
  * Only the fields the sidebar reads are typed; servers may send more.
  */
 import type { IArtifact } from './renderer';
+import type { ISharing } from './renderer/types';
 
-export type { IArtifact };
+export type { IArtifact, ISharing };
 
 /** Client -> server frames. The server forbids unknown fields, so send nothing else. */
 export type ClientFrame =
@@ -40,6 +41,18 @@ export interface IConversation {
   createdAt?: string;
   updatedAt?: string;
   messageCount?: number;
+  owner?: string;
+  sharing?: ISharing;
+  canShare?: boolean;
+}
+
+/** `POST artifacts/{id}/links`: a link anyone holding it can download until `expiresAt`. */
+export interface ISignedLink {
+  /** A path on this server (`{base}penny/files/<token>`) or an absolute https URL (S3). */
+  url: string;
+  /** ISO 8601. */
+  expiresAt: string;
+  format: string;
 }
 
 /** One entry of `GET penny/api/models`. */

@@ -111,6 +111,17 @@ class ArtifactStore:
             rows = c.execute(q.order_by(a.c.created_at)).all()
         return self._wire(who, rows)
 
+    def access(self, who: Principal, artifact_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """{id: {owner, sharing, canShare}} as they are now for the caller (no payloads are read)."""
+        a = s.artifacts
+        with self.db.connect() as c:
+            authors = dict(c.execute(select(a.c.id, a.c.owner).where(and_(
+                a.c.tenant == who.tenant, a.c.version == 1, a.c.id.in_(set(artifact_ids))))).all())
+        shared = self.sharing.of(who, "artifact", list(authors)) if self.sharing is not None else {}
+        can = self.sharing is not None and self.sharing.can_share(who)
+        return {aid: {"owner": owner, "sharing": shared.get(aid, Sharing()).to_wire(),
+                      "canShare": bool(can and owner == who.user)} for aid, owner in authors.items()}
+
     def get_for_link(self, tenant: str, artifact_id: str, version: int) -> dict[str, Any]:
         """What a signed link names (the link itself is the permission; it was made by someone who could read
         the artifact). Scoped to the link's tenant like every other read."""

@@ -109,7 +109,14 @@ class ChatService:
         return True
 
     def resume(self, who: Principal, conversation_id: str, after_seq: int) -> list[dict[str, Any]]:
-        return self.conversations.events_after(who, conversation_id, after_seq)
+        events = self.conversations.events_after(who, conversation_id, after_seq)
+        # Stored artifact events say who could share them when they were made; tell this caller how it is now.
+        shown = [e["artifact"] for e in events if e.get("type") == "artifact" and isinstance(e.get("artifact"), dict)]
+        if shown:
+            now = self.executor.artifacts.access(who, [a["id"] for a in shown])
+            for art in shown:
+                art.update(now.get(art["id"], {}))
+        return events
 
     # ------------------------------------------------------------------ a direct tool call
     async def execute_tool(self, who: Principal, tool: str, params: dict[str, Any], emit: Emit,

@@ -108,8 +108,14 @@ async def test_a_shared_conversation_is_read_only_for_colleagues(api, open_socke
     await carol.send({"type": "message", "content": "and churn?", "conversationId": "conv_s"})
     err = await carol.until("error")
     assert err[-1]["code"] == "read_only" and "only they can add messages" in err[-1]["message"]
+    await api("PUT", "artifacts", aid, "sharing", body={"users": ["carol"]}, headers=as_("alice"))
     await carol.send({"type": "resume", "conversationId": "conv_s", "afterSeq": 0})  # reading is fine
-    assert (await carol.until("assistant.done"))[-1]["conversationId"] == "conv_s"
+    replay = await carol.until("assistant.done")
+    assert replay[-1]["conversationId"] == "conv_s"
+    # the replayed artifact says how it is shared now, for the reader: not as it was stored for its author
+    art = next(e for e in replay if e["type"] == "artifact")["artifact"]
+    assert art["owner"] == "alice" and art["canShare"] is False and art["sharing"] == {"tenant": False,
+                                                                                       "users": ["carol"]}
     _, msgs = await api("GET", "conversations", "conv_s", "messages", headers=as_("alice"))
     assert len(msgs["messages"]) == 2  # nothing was added
 
@@ -120,4 +126,6 @@ async def test_a_shared_conversation_is_read_only_for_colleagues(api, open_socke
 
     await api("PUT", "conversations", "conv_s", "sharing", body={"tenant": False}, headers=as_("alice"))
     assert (await refused(api("GET", "conversations", "conv_s", headers=as_("carol"))))[0] == 404
+    assert (await api("GET", "artifacts", aid, headers=as_("carol")))[0] == 200  # still shared with her by name
+    await api("PUT", "artifacts", aid, "sharing", body={}, headers=as_("alice"))
     assert (await refused(api("GET", "artifacts", aid, headers=as_("carol"))))[0] == 404

@@ -10,6 +10,18 @@ export interface IArtifact {
   createdAt?: string;
   source?: { tool: string; params: Record<string, unknown> };
   conversationId?: string | null;
+  /** Who may see it, and whether the caller may change that (server metadata; never drawn here). */
+  owner?: string;
+  sharing?: ISharing;
+  canShare?: boolean;
+}
+
+/** Who an artifact or conversation is shared with, besides its owner. */
+export interface ISharing {
+  /** Everyone in the owner's tenant. */
+  tenant: boolean;
+  /** Usernames, in the owner's tenant. */
+  users: string[];
 }
 
 export interface IRenderOptions {
