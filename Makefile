@@ -9,7 +9,7 @@ JLPM   := $(VENV)/bin/jlpm
 DATA_DIR ?= $(CURDIR)/.penny
 SCALE  ?= 1
 PORT   ?= 8888
-JS_SRC := $(wildcard labextension/src/*.ts labextension/src/*.tsx labextension/style/*) labextension/package.json
+JS_SRC := $(wildcard labextension/src/*.ts labextension/src/*.tsx labextension/src/renderer/*.ts labextension/style/*) labextension/package.json
 
 .PHONY: install lab test bench demo-data system-packages clean
 
