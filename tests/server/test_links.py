@@ -71,7 +71,7 @@ async def test_a_local_link_works_without_login_until_it_expires(api, jp_fetch, 
     assert json.loads((await _file(jp_fetch, short["url"], jp_base_url)).body)["id"] == art["id"]
     await asyncio.sleep(2.1)
     code, err = await refused(_file(jp_fetch, short["url"], jp_base_url))
-    assert code == 403 and err["code"] == "link_expired" and "ask for a new one" in err["message"]
+    assert code == 403 and err["code"] == "link_expired" and "make a new one" in err["message"]
 
 
 async def test_a_changed_or_foreign_link_isrefused(api, jp_fetch, jp_base_url, penny_data_dir):
