@@ -169,7 +169,7 @@ class ArtifactStore:
         now = utcnow()
         try:
             with self.db.begin() as c:
-                c.execute(s.artifacts.insert().values(
+                c.execute(_INSERT, dict(
                     tenant=who.tenant, id=art_id, version=version, type=art_type or draft.type, title=draft.title,
                     spec=payload.spec, source=source, conversation_id=conversation_id, owner=who.user,
                     created_at=now, payload_key=payload.key,
@@ -222,6 +222,7 @@ _AUTHOR = (select(_first.c.owner).where(and_(_first.c.tenant == _a.c.tenant, _fi
 _ONE = select(_a, _AUTHOR.label("author")).where(and_(_a.c.tenant == bindparam("tenant"), _a.c.id == bindparam("id")))
 _LATEST = _ONE.order_by(_a.c.version.desc()).limit(1)
 _AT = _ONE.where(_a.c.version == bindparam("version"))
+_INSERT = _a.insert()
 
 
 @dataclass
