@@ -33,7 +33,6 @@ export class PennyPanel extends Widget {
   constructor(options: IPanelOptions) {
     super();
     this._socket = options.socket;
-    this._api = options.api;
     this.id = 'penny-chat';
     this.addClass('penny-panel');
     this.title.icon = pennyIcon;
@@ -191,20 +190,8 @@ export class PennyPanel extends Widget {
     this.models.setConversation(active.id);
     // Existing conversations are rebuilt from the server's event log (resume afterSeq 0).
     this._socket.follow(active.id, !active.draft);
+    // Replayed `artifact` events carry their sharing as it is now, for this reader (ChatService.resume).
     this._renderComposer();
-    if (!active.draft) {
-      void this._loadArtifactMeta(active.id);
-    }
-  }
-
-  /** Current sharing for the replayed artifact cards (their events carry it as it was then). */
-  private async _loadArtifactMeta(conversationId: string): Promise<void> {
-    try {
-      const artifacts = await this._api.listArtifacts(conversationId);
-      this.thread.applyArtifactMeta(conversationId, artifacts);
-    } catch (err) {
-      console.warn('Penny: could not load artifact sharing', err);
-    }
   }
 
   private _onEvent(_: PennySocket, event: ServerEvent): void {
@@ -366,7 +353,6 @@ export class PennyPanel extends Widget {
   }
 
   private _socket: PennySocket;
-  private _api: PennyApi;
   private _status: HTMLElement;
   private _statusText: HTMLElement;
   private _retryButton: HTMLButtonElement;

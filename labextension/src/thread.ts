@@ -15,7 +15,6 @@ import type {
   ServerEvent
 } from './protocol';
 import type { IArtifact } from './renderer';
-import type { IShareState } from './share';
 import { StreamingMarkdown } from './richtext';
 
 /** Distance from the bottom (px) within which new content keeps the thread pinned. */
@@ -86,7 +85,6 @@ export class Thread {
     this._current = null;
     this._tools.clear();
     this._artifacts.clear();
-    this._shareMeta.clear();
     this._pendingUser = [];
     this._sticky = true;
     this.node.replaceChildren(this._options.empty);
@@ -158,24 +156,6 @@ export class Thread {
     }
     this._renderTyping();
     this._scrollToBottom();
-  }
-
-  /**
-   * Who may see each artifact, as `GET artifacts?conversationId=` says now. A rebuilt thread
-   * replays `artifact` events as they were sent, so their sharing can be stale: this wins.
-   */
-  applyArtifactMeta(conversationId: string, artifacts: IArtifact[]): void {
-    if (conversationId !== this._conversationId) {
-      return;
-    }
-    for (const a of artifacts) {
-      if (!a?.id || a.canShare === undefined) {
-        continue; // a server that says nothing about sharing
-      }
-      const state = { owner: a.owner, sharing: a.sharing, canShare: a.canShare };
-      this._shareMeta.set(a.id, state);
-      this._artifacts.get(a.id)?.setShareState(state);
-    }
   }
 
   /** Redraw every card's sharing line (a conversation's sharing changed). */
@@ -254,10 +234,6 @@ export class Thread {
       return;
     }
     const card = new ArtifactCard(artifact, this._options.actions);
-    const meta = this._shareMeta.get(artifact.id);
-    if (meta) {
-      card.setShareState(meta);
-    }
     this._artifacts.set(artifact.id, card);
     this._turnFor(null).artifacts.append(card.node);
   }
@@ -399,7 +375,6 @@ export class Thread {
   private _current: ITurn | null = null;
   private _tools = new Map<string, ToolCard>();
   private _artifacts = new Map<string, ArtifactCard>();
-  private _shareMeta = new Map<string, IShareState>();
   private _pendingUser: HTMLElement[] = [];
   private _busy = false;
   private _stopping = false;

@@ -275,20 +275,26 @@ def test_share_artifact_with_team_persists(page: Page, penny, screenshots_dir):
 
 def test_share_locked_when_the_server_says_no(page: Page, penny):
     """canShare false (someone else's artifact, or a role that may not share): the control is disabled and
-    says who can change it. The real server's list, with canShare turned off for this page."""
+    says who can change it. The real server's socket, with the replayed artifact made grace's for this page
+    (the browser tests run a single-user server, where every artifact is the owner's)."""
     penny.open()
     cid = penny.new_chat()
     card = _card(penny, KPIS)
     aid = card.get_attribute("data-artifact-id")
 
     def locked(route) -> None:
-        resp = route.fetch()
-        body = resp.json()
-        for a in body["artifacts"]:
-            a.update(canShare=False, owner="grace", sharing={"tenant": True, "users": []})
-        route.fulfill(response=resp, body=json.dumps(body))
+        server = route.connect_to_server()
 
-    page.route(re.compile(r"/penny/api/artifacts\?conversationId="), locked)
+        def from_server(message) -> None:
+            event = json.loads(message)
+            if event.get("type") == "artifact":
+                event["artifact"].update(canShare=False, owner="grace", sharing={"tenant": True, "users": []})
+            route.send(json.dumps(event))
+
+        server.on_message(from_server)
+        route.on_message(server.send)
+
+    page.route_web_socket(re.compile(r"/penny/ws"), locked)
     card = _reload(page, penny, cid, aid)
     expect(card).to_have_attribute("data-shared", "true")
     share = card.locator('[data-action="share"]')
