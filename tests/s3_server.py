@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from contextlib import contextmanager
 
 CREDS = {"key": "testing", "secret": "testing"}
 
@@ -45,6 +46,17 @@ class MotoS3:
 
         fs = s3fs.S3FileSystem(skip_instance_cache=True, **self.options())
         fs.call_s3("create_bucket", Bucket=name)
+
+
+@contextmanager
+def s3_with_bucket(bucket: str):
+    """A running MotoS3 with one bucket, stopped afterwards."""
+    server = MotoS3().start()
+    try:
+        server.make_bucket(bucket)
+        yield server
+    finally:
+        server.stop()
 
 
 class CuttingProxy:

@@ -14,7 +14,7 @@ from penny_jupyter.errors import BadRequest, Conflict, Forbidden, NotFound, Penn
 from penny_jupyter.settings import PennyConfig
 from penny_jupyter.tenancy import Principal
 from penny_jupyter.tools.registry import ArtifactDraft
-from tests.s3_server import CuttingProxy, MotoS3
+from tests.s3_server import CuttingProxy, MotoS3, s3_with_bucket
 
 ALICE = Principal("alice", "acme", frozenset({"member"}))
 CAROL = Principal("carol", "acme", frozenset({"member"}))
@@ -45,10 +45,8 @@ def local(tmp_path):
 
 @pytest.fixture(scope="module")
 def moto():
-    server = MotoS3().start()
-    server.make_bucket("penny-artifacts")
-    yield server
-    server.stop()
+    with s3_with_bucket("penny-artifacts") as server:
+        yield server
 
 
 @pytest.fixture

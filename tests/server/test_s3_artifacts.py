@@ -7,16 +7,14 @@ import httpx
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.s3_server import MotoS3
+from tests.s3_server import s3_with_bucket
 from tests.server.conftest import error_of
 
 
 @pytest.fixture
 def moto():
-    server = MotoS3().start()
-    server.make_bucket("penny")
-    yield server
-    server.stop()
+    with s3_with_bucket("penny") as server:
+        yield server
 
 
 @pytest.fixture
