@@ -62,3 +62,15 @@ class ToolTimeout(PennyError):
 
 class Unavailable(PennyError):
     code, status = "unavailable", 503
+
+
+def rebuild(message: str, *, status: int | None = None, code: str | None = None,
+            retry_after: float | None = None) -> PennyError:
+    """The error a client of Penny's API (the kernel's RemoteSession) raises for `{"error": {code, message}}`:
+    the class whose code matches, else the most general one for the HTTP status, else PennyError."""
+    classes = [PennyError]
+    for cls in classes:  # grows while iterating: every subclass, parents before children
+        classes.extend(cls.__subclasses__())
+    cls = next((c for c in classes if c.code == code), None) or \
+        next((c for c in classes if c.status == status), PennyError)
+    return cls(message, code=code, retry_after=retry_after)

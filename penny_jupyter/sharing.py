@@ -40,21 +40,6 @@ class SharingService:
     def can_share(self, who: Principal) -> bool:
         return bool(who.roles & set(self.config.share_roles))
 
-    def readable(self, who: Principal, kind: str, id_col, owner_col):
-        """A WHERE clause: rows the caller authored, or that are shared with them or their whole tenant."""
-        return or_(owner_col == who.user, self._shared(who, kind, id_col))
-
-    def _shared(self, who: Principal, kind: str, id_col):
-        sh = s.shares
-        return exists().where(and_(sh.c.tenant == who.tenant, sh.c.kind == kind, sh.c.resource_id == id_col,
-                                   sh.c.grantee.in_([TENANT, who.user])))
-
-    def readable_artifact(self, who: Principal, a):
-        """Artifacts (`a`: the artifacts table or an alias of it, whose `owner` is the author): also readable
-        when the conversation that made them is shared with the caller."""
-        return or_(a.c.owner == who.user, self._shared(who, "artifact", a.c.id),
-                   and_(a.c.conversation_id.is_not(None), self._shared(who, "conversation", a.c.conversation_id)))
-
     def can_read_artifact(self, conn, who: Principal, artifact_id: str, conversation_id: str | None) -> bool:
         """For one artifact the caller did not author: is it, or the conversation that made it, shared with them?"""
         return conn.execute(_CAN_READ, {"tenant": who.tenant, "user": who.user, "artifact": artifact_id,
@@ -111,7 +96,27 @@ class SharingService:
         return self.config.default_tenant if self.config.tenant_map else None
 
 
+# Clauses and statements with bind parameters :tenant and :user (the reader), built once by each service:
+# constructing SQLAlchemy statements per call cost more than running them.
 _sh = s.shares
+
+
+def _shared(kind: str, id_col):
+    return exists().where(and_(_sh.c.tenant == bindparam("tenant"), _sh.c.kind == kind, _sh.c.resource_id == id_col,
+                               _sh.c.grantee.in_([TENANT, bindparam("user")])))
+
+
+def readable(kind: str, id_col, owner_col):
+    """WHERE: rows the reader authored, or that are shared with them or their whole tenant."""
+    return or_(owner_col == bindparam("user"), _shared(kind, id_col))
+
+
+def readable_artifact(a):
+    """WHERE for artifacts (`a`: the artifacts table or an alias whose `owner` is the author): also readable
+    when the conversation that made them is shared with the reader."""
+    return or_(readable("artifact", a.c.id, a.c.owner),
+               and_(a.c.conversation_id.is_not(None), _shared("conversation", a.c.conversation_id)))
+
 _CAN_READ = select(1).where(and_(
     _sh.c.tenant == bindparam("tenant"), _sh.c.grantee.in_([TENANT, bindparam("user")]),
     or_(and_(_sh.c.kind == "artifact", _sh.c.resource_id == bindparam("artifact")),

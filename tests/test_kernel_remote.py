@@ -183,6 +183,21 @@ def test_a_hub_server_hands_its_users_credential_and_a_shared_one_none(tmp_path,
                    "PENNY_DATA_DIR": None}
 
 
+def test_the_servers_errors_come_back_as_the_same_kind_of_error():
+    from penny_jupyter.errors import InvalidParams, NotFound, PennyError, RateLimited, Unavailable
+    from penny_jupyter.kernel.remote import _error, _error_event
+
+    body = b'{"error": {"code": "invalid_params", "message": "period: bad"}}'
+    assert type(_error(400, body)) is InvalidParams and _error(400, body).message == "period: bad"
+    outage = _error(503, b'{"error": {"code": "store_unavailable", "message": "S3 is down"}}')
+    assert type(outage) is Unavailable and outage.code == "store_unavailable"
+    assert type(_error(404, b'{"error": {"code": "not_found", "message": "x"}}')) is NotFound
+    assert _error(429, b'{"error": {"code": "rate_limited", "message": "x"}}', "3").retry_after == 3.0
+    assert type(_error(502, b"<html>bad gateway</html>")) is PennyError
+    limited = _error_event({"type": "error", "code": "rate_limited", "message": "slow down", "retryAfter": 2})
+    assert type(limited) is RateLimited and limited.retry_after == 2
+
+
 def test_the_magics_pick_their_session_from_the_environment(monkeypatch, capsys):
     from penny_jupyter.kernel import session as sessions
     from penny_jupyter.kernel.magics import Penny

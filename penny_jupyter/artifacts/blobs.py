@@ -37,10 +37,6 @@ class BlobStore:
         if hasattr(self.fs, "retries"):
             self.fs.retries = 2  # s3fs's own retry loop (5 by default) on top of botocore's: an outage took 11 s
 
-    def where(self) -> str:
-        """The store as a person would name it in an error message (no credentials)."""
-        return self.url
-
     def _path(self, key: str) -> str:
         if ".." in key.split("/") or key.startswith("/"):
             raise ValueError(f"bad blob key {key!r}")
@@ -60,7 +56,7 @@ class BlobStore:
         except PennyError:
             raise
         except Exception as e:
-            raise Unavailable(f"could not write to the artifact store at {self.where()}: {_reason(e)}. "
+            raise Unavailable(f"could not write to the artifact store at {self.url}: {_reason(e)}. "
                               "Nothing was changed: earlier versions are intact; try again when the store is back",
                               code="store_unavailable") from None
 
@@ -90,16 +86,13 @@ class BlobStore:
             return {}
         paths = {self._path(k): k for k in keys}
         try:
-            if len(paths) == 1:
-                (path, key), = paths.items()
-                return {key: self.fs.cat_file(path)}
             got = self.fs.cat(list(paths), on_error="raise")
             return {paths[p]: v for p, v in got.items()}
         except FileNotFoundError:
             raise NotFound("the artifact's stored payload is missing from the artifact store",
                            code="payload_missing") from None
         except Exception as e:
-            raise Unavailable(f"could not read from the artifact store at {self.where()}: {_reason(e)}; "
+            raise Unavailable(f"could not read from the artifact store at {self.url}: {_reason(e)}; "
                               "try again when the store is back", code="store_unavailable") from None
 
     def delete(self, key: str) -> None:
@@ -116,7 +109,7 @@ class BlobStore:
         try:
             return self.fs.sign(self._path(key), expiration=int(ttl))
         except Exception as e:
-            raise Unavailable(f"could not sign a link at {self.where()}: {_reason(e)}",
+            raise Unavailable(f"could not sign a link at {self.url}: {_reason(e)}",
                               code="store_unavailable") from None
 
 

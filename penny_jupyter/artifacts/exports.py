@@ -32,17 +32,22 @@ class Export:
         return f'attachment; filename="{self.filename}"'
 
 
-def export(artifact: dict[str, Any], fmt: str) -> Export:
+def check(artifact: dict[str, Any], fmt: str) -> None:
+    """BadRequest when `artifact` cannot be exported as `fmt`, without rendering it."""
     if fmt not in FORMATS:
         raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} (PNG is made in the browser)")
+    if fmt == "csv" and not export_rows(artifact):
+        raise BadRequest(f"artifact {artifact['id']!r} has no table or metrics to export as CSV; "
+                         "use format=json or html")
+
+
+def export(artifact: dict[str, Any], fmt: str) -> Export:
+    check(artifact, fmt)
     name = _filename(artifact)
     if fmt == "json":
         return Export(json.dumps(artifact, indent=2).encode(), "application/json", f"{name}.json")
     if fmt == "csv":
         rows = export_rows(artifact)
-        if not rows:
-            raise BadRequest(f"artifact {artifact['id']!r} has no table or metrics to export as CSV; "
-                             "use format=json or html")
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
         writer.writeheader()

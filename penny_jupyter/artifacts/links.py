@@ -17,7 +17,7 @@ from ..errors import BadRequest
 from ..signing import LINK, Signer
 from ..tenancy import Principal
 from .blobs import BlobStore
-from .exports import FORMATS, Export, export
+from .exports import Export, check, export
 
 FILES_PATH = "penny/files/"  # under the server's base_url
 
@@ -33,20 +33,18 @@ class LinkService:
                expires_in: int | None = None) -> dict[str, Any]:
         """A link for something the caller can read. Returns {url, expiresAt, format, version}; `url` is a
         path under the server's base_url (local) or an absolute https URL (S3)."""
-        if fmt not in FORMATS:
-            raise BadRequest(f"unknown format {fmt!r}; links exist for {', '.join(FORMATS)}")
         ttl = int(expires_in if expires_in is not None else self.config.link_ttl)
         if not 1 <= ttl <= self.config.link_max_ttl:
             raise BadRequest(f"expiresIn must be between 1 and {self.config.link_max_ttl} seconds, got {ttl}")
         art = self.artifacts.get(who, artifact_id, version)
+        check(art, fmt)  # refuse now what the link could never serve
         expires = dt.datetime.fromtimestamp(int(time.time()) + ttl, dt.timezone.utc)
         out = {"format": fmt, "version": art["version"], "expiresAt": expires.isoformat().replace("+00:00", "Z")}
         if not self.blobs.is_local:
-            rendered = export(art, fmt)  # BadRequest (e.g. CSV of a chart) before anything is uploaded
+            rendered = export(art, fmt)
             key = f"exports/{who.tenant}/{art['id']}/v{art['version']}-{secrets.token_hex(8)}/{_safe(rendered)}"
             self.blobs.put(key, rendered.body, rendered.media_type, rendered.disposition)
             return {**out, "url": self.blobs.sign(key, ttl), "storage": "s3"}
-        export(art, fmt)  # refuse now what the link could never serve
         token = self.signer.issue({"t": who.tenant, "a": art["id"], "v": art["version"], "f": fmt}, LINK, ttl)
         return {**out, "url": FILES_PATH + token, "storage": "local"}
 

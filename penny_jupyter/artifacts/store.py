@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import String, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..chat.conversations import new_id
-from ..errors import Conflict, NotFound, PennyError
-from ..sharing import Sharing, SharingService
+from ..errors import Conflict, Forbidden, NotFound, PennyError
+from ..sharing import Sharing, SharingService, readable_artifact
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -47,6 +47,17 @@ class ArtifactStore:
         self.blobs = blobs
         self.inline_bytes = inline_bytes
         self.sharing = sharing
+        # Each artifact's latest version the reader may read: authored (version 1) by them, or shared with them.
+        latest = (select(_a.c.id, func.max(_a.c.version).label("v")).where(_a.c.tenant == bindparam("tenant"))
+                  .group_by(_a.c.id).subquery())
+        readable = readable_artifact(_first) if sharing is not None else _first.c.owner == bindparam("user")
+        conv = bindparam("conv", type_=String)
+        self._list = (select(_a, _first.c.owner.label("author"))
+                      .join(latest, and_(_a.c.id == latest.c.id, _a.c.version == latest.c.v))
+                      .join(_first, and_(_first.c.tenant == _a.c.tenant, _first.c.id == _a.c.id, _first.c.version == 1))
+                      .where(_a.c.tenant == bindparam("tenant"), readable,
+                             or_(conv.is_(None), _a.c.conversation_id == conv))
+                      .order_by(_a.c.created_at))
 
     # ------------------------------------------------------------------ writes
     def save(self, who: Principal, draft: ArtifactDraft, conversation_id: str | None = None) -> dict[str, Any]:
@@ -97,18 +108,8 @@ class ArtifactStore:
                  "stored": "store" if r.payload_bytes is not None else "inline"} for r in rows]
 
     def list(self, who: Principal, conversation_id: str | None = None) -> list[dict[str, Any]]:
-        a = s.artifacts
-        latest = (select(a.c.id, func.max(a.c.version).label("v")).where(a.c.tenant == who.tenant)
-                  .group_by(a.c.id).subquery())
-        first = a.alias("first")  # the author: who made version 1
-        q = (select(a, first.c.owner.label("author"))
-             .join(latest, and_(a.c.id == latest.c.id, a.c.version == latest.c.v))
-             .join(first, and_(first.c.tenant == a.c.tenant, first.c.id == a.c.id, first.c.version == 1))
-             .where(a.c.tenant == who.tenant, self._readable(who, first)))
-        if conversation_id:
-            q = q.where(a.c.conversation_id == conversation_id)
         with self.db.connect() as c:
-            rows = c.execute(q.order_by(a.c.created_at)).all()
+            rows = c.execute(self._list, {"tenant": who.tenant, "user": who.user, "conv": conversation_id}).all()
         return self._wire(who, rows)
 
     def access(self, who: Principal, artifact_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -144,12 +145,6 @@ class ArtifactStore:
 
     def _shared_with(self, c, who: Principal, row) -> bool:
         return self.sharing is not None and self.sharing.can_read_artifact(c, who, row.id, row.conversation_id)
-
-    def _readable(self, who: Principal, first):
-        """Readable by the author of version 1 and whoever it (or its conversation) is shared with."""
-        if self.sharing is None:
-            return first.c.owner == who.user
-        return self.sharing.readable_artifact(who, first)
 
     def _encode(self, tenant: str, art_id: str, version: int, spec: dict[str, Any]) -> _Payload:
         # orjson: 1 MB of table rows encodes in 2.3 ms, not 34 ms (json), and decodes in 8.4, not 18
@@ -210,7 +205,7 @@ class ArtifactStore:
 
     def _sharing(self) -> SharingService:
         if self.sharing is None:
-            raise PennyError("sharing is not set up on this Penny", code="forbidden")
+            raise Forbidden("sharing is not set up on this Penny")
         return self.sharing
 
 

@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, Forbidden, NotFound
-from ..sharing import Sharing, SharingService
+from ..sharing import Sharing, SharingService, readable
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -70,6 +70,15 @@ class ConversationService:
     def __init__(self, db: Database, sharing: SharingService | None = None) -> None:
         self.db = db
         self.sharing = sharing
+        conv, m = s.conversations, s.messages
+        count = (select(func.count()).where(and_(m.c.tenant == conv.c.tenant, m.c.conversation_id == conv.c.id))
+                 .scalar_subquery())
+        # Private to the author unless shared: same tenant is not enough. (Bind parameters :tenant, :user.)
+        owned = readable("conversation", conv.c.id, conv.c.owner) if sharing is not None else \
+            conv.c.owner == bindparam("user")
+        visible = select(conv, count.label("message_count")).where(and_(conv.c.tenant == bindparam("tenant"), owned))
+        self._one = visible.where(conv.c.id == bindparam("id"))
+        self._all = visible.order_by(conv.c.updated_at.desc())
 
     # ------------------------------------------------------------------ conversations
     def create(self, who: Principal, title: str | None = None, conversation_id: str | None = None) -> Conversation:
@@ -101,7 +110,7 @@ class ConversationService:
     def get(self, who: Principal, conversation_id: str, with_sharing: bool = True) -> Conversation:
         """A conversation the caller may read: their own, or one shared with them."""
         with self.db.connect() as c:
-            row = c.execute(self._visible(who).where(s.conversations.c.id == conversation_id)).first()
+            row = c.execute(self._one, {"tenant": who.tenant, "user": who.user, "id": conversation_id}).first()
         if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
         conv = self._conv(row)
@@ -117,7 +126,7 @@ class ConversationService:
 
     def list(self, who: Principal) -> list[Conversation]:
         with self.db.connect() as c:
-            rows = c.execute(self._visible(who).order_by(s.conversations.c.updated_at.desc())).all()
+            rows = c.execute(self._all, {"tenant": who.tenant, "user": who.user}).all()
         return self._with_sharing(who, [self._conv(r) for r in rows])
 
     def share(self, who: Principal, conversation_id: str, tenant: bool, users) -> Conversation:
@@ -217,15 +226,6 @@ class ConversationService:
     def _key(who: Principal, conversation_id: str):
         return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id,
                     s.conversations.c.owner == who.user)
-
-    def _visible(self, who: Principal):
-        conv, m = s.conversations, s.messages
-        count = (select(func.count()).where(and_(m.c.tenant == conv.c.tenant, m.c.conversation_id == conv.c.id))
-                 .scalar_subquery())
-        # Private to the author unless shared: same tenant is not enough.
-        readable = (self.sharing.readable(who, "conversation", conv.c.id, conv.c.owner) if self.sharing is not None
-                    else conv.c.owner == who.user)
-        return select(conv, count.label("message_count")).where(and_(conv.c.tenant == who.tenant, readable))
 
     def _sharing(self) -> SharingService:
         if self.sharing is None:

@@ -16,19 +16,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..errors import (BadRequest, Conflict, Forbidden, InvalidParams, NotFound, PennyError, RateLimited, TooLarge,
-                      ToolTimeout, Unauthorized, Unavailable)
+from ..errors import NotFound, PennyError, Unavailable, rebuild
 
 TOKEN_HEADER = "X-Penny-Token"
 CALL_TIMEOUT = 60.0   # a plain read; the first call of a server may also build its engine
 TOOL_TIMEOUT = 300.0  # a tool call, or the quiet between two events of a turn: above the server's own tool timeouts
 CONNECT_TIMEOUT = 5.0  # loopback: it answers at once or not at all
 CANCEL_WAIT = 10.0    # after Stop, how long to wait for the turn to store what it has
-
-_BY_STATUS = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 413: TooLarge,
-              429: RateLimited, 503: Unavailable, 504: ToolTimeout}
-_BY_CODE = {cls.code: cls for cls in (*_BY_STATUS.values(), InvalidParams)}
-
 
 @dataclass(frozen=True)
 class RemoteConversation:
@@ -207,14 +201,13 @@ def _error(status: int, body: bytes, retry_after: str | None = None) -> PennyErr
         message, code = str(err["message"]), err.get("code")
     except (ValueError, KeyError, TypeError):
         message, code = f"the Penny server answered HTTP {status} without a Penny error; is penny_server enabled?", None
-    cls = _BY_STATUS.get(status, PennyError)
     try:
         wait = float(retry_after) if retry_after else None
     except ValueError:
         wait = None
-    return cls(message, code=code, retry_after=wait)
+    return rebuild(message, status=status, code=code, retry_after=wait)
 
 
 def _error_event(ev: dict[str, Any]) -> PennyError:
     code = ev.get("code") or "internal"
-    return _BY_CODE.get(code, PennyError)(ev.get("message") or code, code=code, retry_after=ev.get("retryAfter"))
+    return rebuild(ev.get("message") or code, code=code, retry_after=ev.get("retryAfter"))
