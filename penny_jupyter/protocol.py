@@ -1,13 +1,13 @@
 """The wire contract: a pydantic model for every WebSocket frame and event, and the REST bodies.
 
 Client frames are parsed with `parse_client_frame`, which raises BadRequest with a sentence
-that says what is wrong. Server events are built with the models below and sent with
+that says what is wrong; any JSON a client sends (frames, REST bodies) is read by `load_json`,
+which also refuses nesting deeper than MAX_DEPTH. Server events are built with the models below and sent with
 `event.dump()`, so their field names are camelCase exactly as DESIGN.md's contract pins.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -75,12 +75,37 @@ _client_frame = TypeAdapter(ClientFrame)
 CLIENT_FRAME_TYPES = ("message", "tool_execute", "cancel", "resume", "typing", "ping")
 
 
-def parse_client_frame(raw: str | bytes) -> MessageFrame | ToolExecuteFrame | CancelFrame | ResumeFrame | TypingFrame | PingFrame:
+MAX_DEPTH = 64  # levels of objects and arrays; nothing Penny reads nests past a handful
+
+
+def load_json(raw: str | bytes, what: str = "frame", *, invalid: str = "malformed_frame",
+              too_deep: str = "invalid_frame") -> Any:
+    """A client's JSON, or BadRequest (code `invalid`, or `too_deep` for nesting past MAX_DEPTH) with a
+    sentence. orjson stops at 1,024 levels by itself, where the stdlib's parser would raise RecursionError."""
+    import orjson
+
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"frame is not valid JSON ({e.__class__.__name__}: {e}); send one JSON object per frame",
-                         code="malformed_frame") from None
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        if "depth limit" in str(e).lower() or "recursion" in str(e).lower():
+            raise _too_deep(what, too_deep) from None
+        raise BadRequest(f"{what} is not valid JSON ({e}); send one JSON object", code=invalid) from None
+    level, todo = 1, [data] if isinstance(data, (dict, list)) else []
+    while todo:  # breadth first, one level at a time: no recursion here either
+        if level > MAX_DEPTH:
+            raise _too_deep(what, too_deep)
+        todo = [v for c in todo for v in (c.values() if isinstance(c, dict) else c) if isinstance(v, (dict, list))]
+        level += 1
+    return data
+
+
+def _too_deep(what: str, code: str) -> BadRequest:
+    return BadRequest(f"{what} nests objects or arrays more than {MAX_DEPTH} levels deep; Penny reads nothing "
+                      "that deep: send a flatter JSON object", code=code)
+
+
+def parse_client_frame(raw: str | bytes) -> MessageFrame | ToolExecuteFrame | CancelFrame | ResumeFrame | TypingFrame | PingFrame:
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise BadRequest("frame must be a JSON object with a 'type' field", code="malformed_frame")
     kind = data.get("type")
@@ -149,6 +174,7 @@ class ArtifactOut(Wire):
     owner: str | None = None
     sharing: SharingOut | None = None
     can_share: bool | None = None
+    can_publish: bool | None = None  # may make new versions and download links
 
 
 # ---------------------------------------------------------------- server -> client events

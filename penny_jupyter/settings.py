@@ -77,7 +77,10 @@ class PennyConfig(Configurable):
         help="Per-tool limits for each user, on top of rate_limit_user.",
     ).tag(config=True)
     sql_row_cap = Integer(10_000, help="Rows run_sql returns at most (the result says it was truncated).").tag(config=True)
-    sql_timeout = Float(10.0, help="Seconds a run_sql query may run before it is interrupted.").tag(config=True)
+    sql_timeout = Float(10.0, help="Seconds a run_sql query may run before its process is stopped.").tag(config=True)
+    sql_max_concurrent_per_user = Integer(
+        1, help="run_sql queries one person may have running at once; one more is refused (429) until one ends."
+    ).tag(config=True)
     warehouse_memory_limit = Unicode("1GB", help="DuckDB memory_limit per tenant warehouse connection.").tag(config=True)
     tenant_sources = Dict(
         help="Tenant -> where its data lives instead of a generated demo: {'duckdb': '/path/file.duckdb'} or "

@@ -214,13 +214,23 @@ export class ArtifactCard {
     this._shareButton.setAttribute('aria-expanded', String(!this._share.node.hidden));
     // Two groups that wrap as units: in a narrow sidebar the downloads take the second row.
     const tools = el('span', 'penny-artifact-group');
+    const link = this._button(
+      'link',
+      'Link',
+      'Make a signed download link that works without signing in, until it expires',
+      () => this._link.request(defaultLinkFormat(this.artifact.type))
+    );
+    if (artifact.canPublish === false) {
+      // A permission, not a busy state: the server refuses links to readers (see sharing.require).
+      link.disabled = true;
+      link.dataset.locked = 'true';
+      link.title =
+        artifact.owner && artifact.owner !== this._actions.currentUser()
+          ? `Only ${artifact.owner} (or an admin of your team) can make a link to this; you can download it`
+          : 'Your role can read but not make links; ask an admin of your team for the member role';
+    }
     tools.append(
-      this._button(
-        'link',
-        'Link',
-        'Make a signed download link that works without signing in, until it expires',
-        () => this._link.request(defaultLinkFormat(this.artifact.type))
-      ),
+      link,
       this._shareButton,
       this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
         this._actions.fullscreen(this.artifact)

@@ -47,13 +47,31 @@ def export(artifact: dict[str, Any], fmt: str) -> Export:
     if fmt == "json":
         return Export(json.dumps(artifact, indent=2).encode(), "application/json", f"{name}.json")
     if fmt == "csv":
-        rows = export_rows(artifact)
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        return Export(out.getvalue().encode(), "text/csv; charset=utf-8", f"{name}.csv")
+        return Export(csv_text(export_rows(artifact)).encode(), "text/csv; charset=utf-8", f"{name}.csv")
     return Export(html_page(artifact).encode(), "text/html; charset=utf-8", f"{name}.html")
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, every cell a spreadsheet would evaluate made inert (see spreadsheet_safe)."""
+    keys = list(rows[0])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([spreadsheet_safe(k) for k in keys])
+    writer.writerows([spreadsheet_safe(row.get(k)) for k in keys] for row in rows)
+    return out.getvalue()
+
+
+# OWASP's CSV injection list: a cell starting with one of these is a formula to Excel, Sheets or Calc.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that starts like a formula gets a leading apostrophe, so a spreadsheet shows it as text
+    instead of running it. Numbers stay numbers, and so does text that is only a number ("-2.5")."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _filename(artifact: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ at it: a failed upload stores no row, so the previous version stays the latest a
 is ever visible. Each payload's SHA-256 is checked when it is read back.
 
 An artifact is private to its author until shared (sharing.py); another tenant's id, or one the caller
-may not read, is NotFound, word for word as an unknown id.
+may not read, is NotFound, word for word as an unknown id. What a reader may do beyond reading
+(versions, links) is sharing.require's rule, checked here at the store's door.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..chat.conversations import new_id
 from ..errors import Conflict, Forbidden, NotFound, PennyError
-from ..sharing import Sharing, SharingService, readable_artifact
+from ..sharing import PUBLISH, Sharing, SharingService, permits, readable_artifact, require
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -78,6 +79,7 @@ class ArtifactStore:
     def add_version(self, who: Principal, artifact_id: str, draft: ArtifactDraft) -> dict[str, Any]:
         """The next version (Refresh). If its upload fails, the current version stays the latest, intact."""
         latest = self._row(who, artifact_id)
+        require(who, PUBLISH, latest.author, "artifact", "add versions to")
         version = latest.version + 1
         payload = self._encode(who.tenant, artifact_id, version, draft.spec)
         self._upload(payload)
@@ -97,6 +99,15 @@ class ArtifactStore:
     def get(self, who: Principal, artifact_id: str, version: int | None = None) -> dict[str, Any]:
         return self._wire(who, [self._row(who, artifact_id, version)])[0]
 
+    def get_to(self, who: Principal, action: str, verb: str, artifact_id: str, version: int | None = None,
+               shared_by: str = "9999") -> dict[str, Any]:
+        """As get(), for a caller about to do `action` (sharing.PUBLISH...): Forbidden, with a sentence
+        naming `verb`, when the rule does not let them. `shared_by` (an ISO time): only shares made by then
+        count (a link is checked against the shares that stood when it was made)."""
+        row = self._row(who, artifact_id, version, shared_by)
+        require(who, action, row.author, "artifact", verb)
+        return self._wire(who, [row])[0]
+
     def versions(self, who: Principal, artifact_id: str) -> list[dict[str, Any]]:
         self._row(who, artifact_id)
         a = s.artifacts
@@ -113,7 +124,7 @@ class ArtifactStore:
         return self._wire(who, rows)
 
     def access(self, who: Principal, artifact_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """{id: {owner, sharing, canShare}} as they are now for the caller (no payloads are read)."""
+        """{id: {owner, sharing, canShare, canPublish}} as they are now for the caller (no payloads are read)."""
         a = s.artifacts
         with self.db.connect() as c:
             authors = dict(c.execute(select(a.c.id, a.c.owner).where(and_(
@@ -121,30 +132,23 @@ class ArtifactStore:
         shared = self.sharing.of(who, "artifact", list(authors)) if self.sharing is not None else {}
         can = self.sharing is not None and self.sharing.can_share(who)
         return {aid: {"owner": owner, "sharing": shared.get(aid, Sharing()).to_wire(),
-                      "canShare": bool(can and owner == who.user)} for aid, owner in authors.items()}
-
-    def get_for_link(self, tenant: str, artifact_id: str, version: int) -> dict[str, Any]:
-        """What a signed link names (the link itself is the permission; it was made by someone who could read
-        the artifact). Scoped to the link's tenant like every other read."""
-        with self.db.connect() as c:
-            row = c.execute(_AT, {"tenant": tenant, "id": artifact_id, "version": version}).first()
-        if row is None:
-            raise NotFound(f"artifact {artifact_id!r} not found")
-        return self._wire(None, [row])[0]
+                      "canShare": bool(can and owner == who.user), "canPublish": permits(who, PUBLISH, owner)}
+                for aid, owner in authors.items()}
 
     # ------------------------------------------------------------------ internals
-    def _row(self, who: Principal, artifact_id: str, version: int | None = None):
+    def _row(self, who: Principal, artifact_id: str, version: int | None = None, shared_by: str = "9999"):
         params = {"tenant": who.tenant, "id": artifact_id}
         with self.db.connect() as c:
             row = (c.execute(_AT, {**params, "version": version}) if version else c.execute(_LATEST, params)).first()
-            if row is not None and row.author != who.user and not self._shared_with(c, who, row):
+            if row is not None and row.author != who.user and not self._shared_with(c, who, row, shared_by):
                 row = None
         if row is None:  # also when it exists but is not shared with the caller: the same words
             raise NotFound(f"artifact {artifact_id!r} not found" + (f" at version {version}" if version else ""))
         return row
 
-    def _shared_with(self, c, who: Principal, row) -> bool:
-        return self.sharing is not None and self.sharing.can_read_artifact(c, who, row.id, row.conversation_id)
+    def _shared_with(self, c, who: Principal, row, shared_by: str) -> bool:
+        return self.sharing is not None and self.sharing.can_read_artifact(c, who, row.id, row.conversation_id,
+                                                                           shared_by)
 
     def _encode(self, tenant: str, art_id: str, version: int, spec: dict[str, Any]) -> _Payload:
         # orjson: 1 MB of table rows encodes in 2.3 ms, not 34 ms (json), and decodes in 8.4, not 18
@@ -200,7 +204,8 @@ class ArtifactStore:
                         "spec": spec, "createdAt": r.created_at, "source": r.source,
                         "conversationId": r.conversation_id, "owner": author,
                         "sharing": shared.get(r.id, Sharing()).to_wire(),
-                        "canShare": bool(can and who is not None and author == who.user)})
+                        "canShare": bool(can and who is not None and author == who.user),
+                        "canPublish": who is not None and permits(who, PUBLISH, author)})
         return out
 
     def _sharing(self) -> SharingService:

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, Forbidden, NotFound
-from ..sharing import Sharing, SharingService, readable
+from ..sharing import CHANGE, Sharing, SharingService, readable, require
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -119,9 +119,7 @@ class ConversationService:
     def own(self, who: Principal, conversation_id: str, action: str = "change") -> Conversation:
         """A conversation the caller may change: only its author. Shared readers get Forbidden."""
         conv = self.get(who, conversation_id, with_sharing=False)
-        if conv.owner != who.user:
-            raise Forbidden(f"{conv.owner} shared this conversation with you to read; only they can {action} it. "
-                            "Start a conversation of your own to ask follow-ups", code="read_only")
+        require(who, CHANGE, conv.owner, "conversation", action)
         return conv
 
     def list(self, who: Principal) -> list[Conversation]:

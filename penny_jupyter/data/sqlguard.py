@@ -14,7 +14,8 @@ Checks, in order (the first failure is reported):
 4. no function that reads files, the network, the environment or the settings (`read_csv`,
    `read_parquet`, `glob`, `getenv`, `current_setting`, `duckdb_*`, `query()`, `*_scan`...);
 5. no table reference that is a file path or string literal (`FROM '/etc/passwd'`);
-6. no table reference into another database/catalog (`other.main.t`); only the tenant's own
+6. no system view as a table (`FROM duckdb_databases`, `FROM pragma_database_list`: they show paths);
+7. no table reference into another database/catalog (`other.main.t`); only the tenant's own
    catalog and the `main`, `information_schema` and `pg_catalog` schemas.
 
 DuckDB's own parser (`extract_statements`) then confirms one SELECT-type statement in
@@ -67,6 +68,8 @@ _WHY = {
 }
 
 _PATHLIKE = re.compile(r"[./\\:*?~]")
+# DuckDB's system views, which FROM reads without parentheses (`FROM pragma_database_list` gives the file's path).
+_SYSTEM_VIEW = re.compile(r"^(duckdb_|pragma_|sqlite_)", re.I)
 
 FIX = "run_sql only reads the tables of your own warehouse: write a single SELECT (or WITH ... SELECT) over them"
 
@@ -154,6 +157,9 @@ def check(query: str, *, catalogs: Iterable[str] = ()) -> str:
         if not isinstance(table.this, exp.Identifier):
             continue  # a table function; its name was checked above
         tname = str(table.this.this)
+        if _SYSTEM_VIEW.match(tname) and (table.db or "main").lower() in ALLOWED_SCHEMAS:
+            raise _refuse(f"the system view {tname} is not available here: it shows the server's files and settings",
+                          "list tables with SHOW TABLES and columns with DESCRIBE <table> or information_schema")
         if _PATHLIKE.search(tname):
             raise _refuse(f"the table reference '{tname}' looks like a file path; reading files is not allowed",
                           "query the warehouse tables by name instead (SHOW TABLES lists them)")

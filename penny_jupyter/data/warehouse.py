@@ -3,21 +3,28 @@
 DuckDB has no users or grants, so isolation is by file: a tenant's connection is opened on its
 own file only, with external access off (no ATTACH, COPY, read_csv of other paths) and the
 configuration locked, so not even SQL run by a tool can widen what it may read.
+
+SQL that a person wrote (`run_sql`) does not run on the server's connection but in a child process
+on the same file (`sqlprocess.py`), which is killed when it overstays; `untrusted()` hands one out,
+at most `sql_max_concurrent_per_user` at a time to each person.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..tenancy import check_tenant_name
+from ..errors import RateLimited
+from ..tenancy import Principal, check_tenant_name
 
 if TYPE_CHECKING:
     import duckdb
 
     from ..settings import PennyConfig
+    from .sqlprocess import SqlProcess
 
 
 
@@ -31,6 +38,8 @@ class Warehouses:
         self._retired: list["duckdb.DuckDBPyConnection"] = []
         self._checked: set[str] = set()
         self._sources: dict[str, tuple[Path, float]] = {}  # tenant -> (built file, when last checked)
+        self._processes = None  # SqlProcessPool, made on the first run_sql
+        self._running: dict[tuple[str, str], list[float]] = {}  # (tenant, user) -> when their queries began
 
     def path(self, tenant: str) -> Path:
         check_tenant_name(tenant)
@@ -119,7 +128,45 @@ class Warehouses:
         """A fresh cursor (usable from one thread) on the tenant's one cached read-only connection."""
         return self.connection(tenant).cursor()
 
+    @contextmanager
+    def untrusted(self, who: Principal, on_start: Callable[["SqlProcess"], None] = lambda proc: None
+                  ) -> Iterator["SqlProcess"]:
+        """A query process on the caller's own warehouse, for SQL a person wrote. RateLimited, with the
+        seconds until their running query must have stopped, when they already have as many as allowed.
+        `on_start(proc)` lets the caller register it to be interrupted (a cancel, the tool's timeout)."""
+        from .sqlprocess import SqlProcessPool
+
+        key, most = (who.tenant, who.user), max(1, int(self.config.sql_max_concurrent_per_user))
+        with self._guard:
+            started = self._running.setdefault(key, [])
+            if len(started) >= most:
+                wait = max(1.0, min(started) + float(self.config.sql_timeout) - time.monotonic())
+                n = "a query" if most == 1 else f"{most} queries"
+                raise RateLimited(f"you already have {n} running, and each person runs {most} at a time; it "
+                                  f"stops within {self.config.sql_timeout:g} s: try again when it has finished",
+                                  retry_after=wait)
+            mine = time.monotonic()
+            started.append(mine)
+            if self._processes is None:
+                self._processes = SqlProcessPool(threads=self.config.kpi_query_threads,
+                                                 memory_limit=self.config.warehouse_memory_limit)
+            pool = self._processes
+        proc = None
+        try:
+            proc = pool.checkout(self.ensure(who.tenant))
+            on_start(proc)
+            yield proc
+        finally:
+            if proc is not None:
+                pool.checkin(proc)
+            with self._guard:
+                started.remove(mine)
+                if not started:
+                    self._running.pop(key, None)
+
     def close(self) -> None:
+        if self._processes is not None:
+            self._processes.close()
         with self._guard:
             conns, self._conns = self._conns, {}
             retired, self._retired = self._retired, []

@@ -133,11 +133,12 @@ def _arguments(raw: Any) -> Any:
     if raw is None:
         return {}
     if isinstance(raw, str):
-        import json
+        from ..errors import BadRequest
+        from ..protocol import load_json
 
         try:
-            raw = json.loads(raw)
-        except ValueError:
+            raw = load_json(raw, "the model's tool arguments")
+        except BadRequest:
             return raw
     try:
         return dict(raw)

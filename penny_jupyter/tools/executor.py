@@ -100,7 +100,9 @@ class ToolExecutor:
 
     async def refresh(self, who: Principal, artifact_id: str) -> dict[str, Any]:
         """Re-run an artifact's source tool on today's data and store the result as its next version."""
-        art = self.artifacts.get(who, artifact_id)
+        from ..sharing import PUBLISH
+
+        art = self.artifacts.get_to(who, PUBLISH, "refresh", artifact_id)  # before the tool runs, not after
         source = art.get("source") or {}
         if not source.get("tool"):
             raise InvalidParams(f"artifact {artifact_id!r} was not made by a tool, so it cannot be refreshed")

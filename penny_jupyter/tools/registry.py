@@ -63,19 +63,23 @@ class ToolContext:
     # Long tools report how they are doing ({"elapsedMs", "output"} or {"queuePosition"}); callable
     # from any thread. The executor forwards it to the caller as tool.progress events.
     progress: Callable[[dict], None] = lambda event: None
-    _cursors: list = field(default_factory=list)
+    _stoppable: list = field(default_factory=list)  # what interrupt() stops: cursors, query processes
 
     def warehouse(self):
         """A read-only DuckDB cursor on the caller's tenant warehouse (never another's)."""
         cur = self.warehouses.cursor(self.principal.tenant)
-        self._cursors.append(cur)
+        self.stoppable(cur)
         if self.cancelled():  # stopped while the warehouse was opening: run nothing on it
             raise PennyError("the call was stopped before its query started", code="cancelled")
         return cur
 
+    def stoppable(self, thing) -> None:
+        """Have interrupt() stop `thing` too (anything with an `interrupt()`)."""
+        self._stoppable.append(thing)
+
     def interrupt(self) -> None:
         """Stop the queries this call started (the executor calls it on timeout or cancel)."""
-        for cur in self._cursors:
+        for cur in self._stoppable:
             try:
                 cur.interrupt()
             except Exception:  # a cursor already closed has nothing left to stop

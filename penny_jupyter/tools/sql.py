@@ -1,26 +1,24 @@
 """run_sql: one read-only query on the caller's own warehouse, as rows and a table artifact.
 
 Layers, outermost first: `sqlguard.check` (sqlglot: one query, no file/env functions, no other
-databases), DuckDB's own parser (`extract_statements`: exactly one SELECT-type statement), and
-the wall, the connection (`warehouse.py`: read-only, external access off, configuration
-locked). A timer interrupts the query after `config.sql_timeout` seconds; DuckDB's
-`memory_limit` (`config.warehouse_memory_limit`) stops memory explosions. At most
-`limit` (<= `config.sql_row_cap`) rows are fetched, plus one to know if there were more.
+databases, no system views), DuckDB's own parser (`extract_statements`: exactly one SELECT-type
+statement), and the wall, the connection (`warehouse.py`: read-only, external access off,
+configuration locked). The query runs in a child process (`sqlprocess.py`) that is killed after
+`config.sql_timeout` seconds, or when its memory passes `config.warehouse_memory_limit`: DuckDB's
+own interrupt cannot stop a single huge scalar call, and its memory_limit does not count one. Each
+person runs `config.sql_max_concurrent_per_user` queries at a time. At most `limit` (<=
+`config.sql_row_cap`) rows come back, plus one to know if there were more.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import math
-import threading
-import uuid
-from typing import Any
+import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..data.sqlguard import MAX_QUERY_CHARS, SqlRefused, check
-from ..errors import InvalidParams, PennyError, TooLarge, ToolTimeout
+from ..data.sqlprocess import QueryFailed
+from ..errors import InvalidParams, PennyError, TooLarge, ToolTimeout, Unavailable
 from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
 
 
@@ -31,34 +29,14 @@ class SqlParams(BaseModel):
     limit: int | None = Field(None, ge=1, description="Most rows to return (at most the server's row cap).")
 
 
+log = logging.getLogger("penny.tools")
+
+
 class SqlError(PennyError):
     code, status = "sql_error", 400
 
 
-def _cell(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, str, int)):
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, decimal.Decimal):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (dt.datetime, dt.date, dt.time)):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return v.total_seconds()
-    if isinstance(v, uuid.UUID):
-        return str(v)
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, dict):
-        return {str(k): _cell(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_cell(x) for x in v]
-    return str(v)
-
-
-def _format(type_code: Any) -> str:
+def _format(type_code: str) -> str:
     t = str(type_code).upper()
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
              "UBIGINT", "UHUGEINT"):
@@ -70,106 +48,72 @@ def _format(type_code: Any) -> str:
     return "text"
 
 
-def _clean(e: Exception) -> str:
-    """DuckDB's message without the type prefix, the LINE/caret context or anything traceback-like."""
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    msg = lines[0] if lines else type(e).__name__
-    for prefix in ("Binder Error:", "Catalog Error:", "Parser Error:", "Conversion Error:", "Invalid Input Error:",
-                   "Out of Range Error:", "Constraint Error:", "Not implemented Error:", "Type Error:"):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):].strip()
-    return msg[:300]
-
-
-def _duckdb_check(cur, query: str) -> None:
-    """DuckDB's own parser must also see exactly one SELECT-type statement."""
-    import duckdb
-
-    try:
-        stmts = cur.extract_statements(query)
-    except duckdb.Error as e:
-        raise SqlError(f"DuckDB could not parse the query: {_clean(e)}. Check the syntax and try again.") from None
-    if len(stmts) != 1:
-        raise SqlRefused(f"DuckDB reads {len(stmts)} statements in the text and only one is allowed; "
-                         "send a single SELECT.")
-    if stmts[0].type != duckdb.StatementType.SELECT:
-        kind = str(stmts[0].type).rsplit(".", 1)[-1]
-        raise SqlRefused(f"{kind} statements are not allowed; run_sql only reads the tables of your own "
-                         "warehouse: write a single SELECT (or WITH ... SELECT) over them.")
+def _sentence(e: QueryFailed, config) -> PennyError:
+    """What the user reads for each way a query process reports that a query did not give rows."""
+    if e.kind == "timeout":
+        return ToolTimeout(f"the query ran longer than {config.sql_timeout:g} seconds and was stopped; filter or "
+                           "aggregate more (a WHERE on a date range, fewer joins), or ask an admin to raise "
+                           "sql_timeout.")
+    if e.kind in ("memory", "oom"):
+        return TooLarge(f"the query needed more memory than the warehouse allows ({config.warehouse_memory_limit}) "
+                        "and was stopped; aggregate or filter more, or select fewer or shorter columns.",
+                        code="sql_out_of_memory")
+    if e.kind == "cancelled":
+        return PennyError("the query was stopped before it finished", code="cancelled")
+    if e.kind == "parse":
+        return SqlError(f"DuckDB could not parse the query: {e.message}. Check the syntax and try again.")
+    if e.kind == "statements":
+        return SqlRefused(f"DuckDB reads {e.message} statements in the text and only one is allowed; "
+                          "send a single SELECT.")
+    if e.kind == "refused":
+        return SqlRefused(f"{e.message} statements are not allowed; run_sql only reads the tables of your own "
+                          "warehouse: write a single SELECT (or WITH ... SELECT) over them.")
+    if e.kind == "permission":
+        return SqlRefused(f"the warehouse refused the query: {e.message}; run_sql only reads the tables of your "
+                          "own warehouse.")
+    if e.kind == "sql":
+        return SqlError(f"the query failed: {e.message}. Fix the SQL and try again "
+                        "(SHOW TABLES and DESCRIBE <table> list the tables and columns).")
+    if e.kind == "unavailable":
+        return Unavailable(f"the warehouse cannot be opened for queries now ({e.message}); try again in a "
+                           "minute, or ask an admin to check the tenant's data source", code="warehouse_unavailable")
+    log.warning("run_sql: the query process ended unexpectedly (%s)", e.message)
+    return PennyError("the query process ended unexpectedly (it was logged on the server); try the query again, "
+                      "and if it happens again, simplify it", code="sql_crashed")
 
 
 def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
-    import duckdb
-
     cap = max(1, int(ctx.config.sql_row_cap))
     if params.limit is not None and params.limit > cap:
         raise InvalidParams(f"limit {params.limit:,} is more than the {cap:,} rows run_sql returns at most; "
                             f"use a limit of {cap:,} or less, or aggregate in SQL.")
     limit = params.limit or cap
-    cur = ctx.warehouse()
-    catalog = cur.execute("SELECT current_database()").fetchone()[0]
-    query = check(params.query, catalogs=[catalog])
-    _duckdb_check(cur, query)
-
-    timeout = float(ctx.config.sql_timeout)
-    timed_out = threading.Event()
-
-    def stop() -> None:
-        timed_out.set()
-        try:
-            cur.interrupt()
-        except Exception:  # the query finished and the cursor closed as the timer fired
-            pass
-
-    timer = threading.Timer(timeout, stop)
-    timer.daemon = True
-    timer.start()
     try:
-        cur.execute(query)
-        desc = cur.description or []
-        rows = cur.fetchmany(limit + 1)
-    except duckdb.InterruptException:
-        if timed_out.is_set():
-            raise ToolTimeout(f"the query ran longer than {timeout:g} seconds and was stopped; filter or aggregate "
-                              "more (a WHERE on a date range, fewer joins), or ask an admin to raise sql_timeout."
-                              ) from None
-        raise PennyError("the query was stopped before it finished", code="cancelled") from None
-    except duckdb.OutOfMemoryException:
-        raise TooLarge(f"the query needed more memory than the warehouse allows "
-                       f"({ctx.config.warehouse_memory_limit}); aggregate or filter more, or select fewer "
-                       "columns.", code="sql_out_of_memory") from None
-    except duckdb.PermissionException as e:
-        raise SqlRefused(f"the warehouse refused the query: {_clean(e)}; run_sql only reads the tables of your "
-                         "own warehouse.") from None
-    except duckdb.Error as e:
-        raise SqlError(f"the query failed: {_clean(e)}. Fix the SQL and try again "
-                       "(SHOW TABLES and DESCRIBE <table> list the tables and columns).") from None
-    finally:
-        timer.cancel()
-        try:
-            cur.close()
-        except Exception:  # closing a finished cursor is best effort
-            pass
-
-    truncated = len(rows) > limit
-    rows = rows[:limit]
-    names = [d[0] for d in desc]
+        with ctx.warehouses.untrusted(ctx.principal, on_start=ctx.stoppable) as proc:
+            query = check(params.query, catalogs=[proc.catalog])
+            if ctx.cancelled():
+                raise QueryFailed("cancelled")
+            result = proc.query(query, limit, float(ctx.config.sql_timeout))
+    except QueryFailed as e:
+        raise _sentence(e, ctx.config) from None
+    rows, truncated = result.rows, result.truncated
+    names = [n for n, _ in result.columns]
     # unique keys for the artifact even if the query repeats a column name
     keys, seen = [], {}
     for n in names:
         k = n if n not in seen else f"{n}_{seen[n] + 1}"
         seen[n] = seen.get(n, 0) + 1
         keys.append(k)
-    columns = [{"key": k, "label": n, "format": _format(d[1])} for k, n, d in zip(keys, names, desc)]
-    json_rows = [[_cell(v) for v in r] for r in rows]
+    columns = [{"key": k, "label": n, "format": _format(kind)} for k, (n, kind) in zip(keys, result.columns)]
+    json_rows = rows
 
     shown = f"{len(json_rows):,} row{'s' if len(json_rows) != 1 else ''}"
     text = [f"The query returned {shown} with {len(names)} column{'s' if len(names) != 1 else ''}: "
             + ", ".join(names) + "."]
     if truncated:
-        text.append(f"The result was truncated at {limit:,} rows: there are more. Aggregate, filter or add a "
-                    "LIMIT to see what matters.")
-    title = "SQL result" + (f" (first {limit:,} rows)" if truncated else "")
+        text.append(f"The result was truncated at {len(json_rows):,} rows: there are more. Aggregate, filter or "
+                    "add a LIMIT to see what matters.")
+    title = "SQL result" + (f" (first {len(json_rows):,} rows)" if truncated else "")
     spec = {"title": title, "columns": columns,
             "rows": [dict(zip(keys, r)) for r in json_rows], "truncated": truncated}
     draft = ArtifactDraft(type="table", title=title, spec=spec,

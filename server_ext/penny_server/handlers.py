@@ -38,14 +38,12 @@ class PennyHandler(KernelCredential, ExtensionHandlerMixin, APIHandler):
     def body(self, model) -> Any:
         from pydantic import ValidationError
 
-        try:
-            raw = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise BadRequest("request body is not valid JSON") from None
+        proto = _protocol()
+        raw = proto.load_json(self.request.body or b"{}", "request body", invalid="bad_request", too_deep="bad_request")
         try:
             return model.model_validate(raw)
         except ValidationError as e:
-            raise BadRequest(f"invalid request body: {_protocol().describe_validation_error(e)}") from None
+            raise BadRequest(f"invalid request body: {proto.describe_validation_error(e)}") from None
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -254,12 +252,11 @@ class ArtifactSharingHandler(PennyHandler):
 class ArtifactLinksHandler(PennyHandler):
     @authenticated
     async def post(self, aid):
-        """A signed, expiring download link; on local storage a path under this server's base_url."""
+        """A signed, expiring download link: a path under this server's base_url."""
         engine, who = await self.engine(), self.principal
         body = self.body(_protocol().LinkCreate)
         link = await asyncio.to_thread(engine.links.create, who, aid, body.format, body.version, body.expires_in)
-        if link["storage"] == "local":
-            link["url"] = self.base_url + link["url"]
+        link["url"] = self.base_url + link["url"]
         self.reply(link, 201)
 
 
@@ -281,16 +278,19 @@ class ArtifactDownloadHandler(PennyHandler):
 
 
 class SignedFileHandler(PennyHandler):
-    """`GET penny/files/<token>`: what a signed link names, to whoever holds the link, until it expires.
-    No Jupyter login: the signature is the permission (403 link_invalid / link_expired otherwise)."""
+    """`GET penny/files/<token>`: what a signed link names, to whoever holds the link, until it expires or its
+    artifact stops being shared with whoever made it. No Jupyter login: the signature is the permission (403
+    link_invalid / link_expired, 404 link_revoked otherwise). On S3, a redirect to a short-lived presigned URL."""
 
     @allow_unauthenticated
     async def get(self, token):
         engine = await self.engine()
-        exported = await asyncio.to_thread(engine.links.open, token)
+        opened = await asyncio.to_thread(engine.links.open, token)
         self.set_header("Cache-Control", "private, no-store")
+        if isinstance(opened, str):
+            return self.redirect(opened)
         self.set_header("X-Content-Type-Options", "nosniff")
-        send_export(self, exported)
+        send_export(self, opened)
 
 
 def send_export(handler: PennyHandler, exported) -> None:

@@ -115,6 +115,17 @@ async def test_unknown_tool_and_malformed_body(api):
     assert e.value.code == 400 and "title" in error_of(e.value)["message"]
 
 
+@pytest.mark.parametrize("path", [("conversations",), ("tools", "get_company_kpis", "execute")])
+async def test_a_deeply_nested_body_is_a_400_with_a_sentence(api, path):
+    body = '{"title": ' + "[" * 5000 + "]" * 5000 + "}"  # was a 500: RecursionError in json.loads
+    with pytest.raises(HTTPClientError) as e:
+        await api("POST", *path, body=body)
+    assert e.value.code == 400 and error_of(e.value)["code"] == "bad_request"
+    assert "more than 64 levels deep" in error_of(e.value)["message"]
+    _, out = await api("POST", "conversations", body={"title": "still here"})  # nothing else is hurt
+    assert out["title"] == "still here"
+
+
 async def test_dashboards_and_artifact_lifecycle(api):
     _, dashboards = await api("GET", "dashboards")
     slugs = [d["slug"] for d in dashboards["dashboards"]]

@@ -1,5 +1,5 @@
 """The server with its artifact store on S3 (moto's server, real HTTP): the REST API reads and writes
-payloads there, links are presigned S3 URLs, and an S3 outage is a 503 with a sentence that loses nothing."""
+payloads there, links redirect to presigned S3 URLs, and an S3 outage is a 503 with a sentence that loses nothing."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _objects(moto) -> list[str]:
     return s3fs.S3FileSystem(skip_instance_cache=True, **moto.options()).find("penny/artifacts")
 
 
-async def test_artifacts_live_on_s3_and_links_are_presigned(api, moto):
+async def test_artifacts_live_on_s3_and_links_are_presigned(api, moto, jp_fetch, jp_base_url):
     _, out = await api("POST", "tools", "load_dashboard", "execute", body={"params": {"slug": "company-health"}})
     made = out["artifacts"][0]
     assert len(_objects(moto)) == 1  # the dashboard (>1 KB) went to S3
@@ -43,8 +43,13 @@ async def test_artifacts_live_on_s3_and_links_are_presigned(api, moto):
     assert [(v["version"], v["stored"]) for v in versions["versions"]] == [(1, "store"), (2, "store")]
 
     _, link = await api("POST", "artifacts", made["id"], "links", body={"format": "html", "version": 1})
-    assert link["storage"] == "s3" and link["url"].startswith(moto.url + "/penny/") and link["version"] == 1
-    page = httpx.get(link["url"])
+    assert link["storage"] == "s3" and link["url"].startswith(jp_base_url + "penny/files/") and link["version"] == 1
+    # the link is checked by Penny, which redirects to a presigned URL on S3: the bytes never pass through Jupyter
+    opened = await jp_fetch(*link["url"][len(jp_base_url):].split("/"), headers={"Authorization": ""},
+                            follow_redirects=False, raise_error=False)
+    assert opened.code == 302 and opened.headers["Location"].startswith(moto.url + "/penny/")
+    assert "X-Amz-Signature=" in opened.headers["Location"]
+    page = httpx.get(opened.headers["Location"])
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for w in made["spec"]["widgets"]:
         if w["type"] == "metric":

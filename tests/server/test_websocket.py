@@ -126,6 +126,10 @@ BAD_FRAMES = [
     (json.dumps({"type": "resume", "conversationId": "conv_unknown", "afterSeq": 0}), "not_found", "conv_unknown"),
     (json.dumps({"type": "cancel", "conversationId": "conv_unknown"}), "not_found", "conv_unknown"),
     (json.dumps({"type": "typing", "conversationId": "conv_unknown"}), "not_found", "conv_unknown"),
+    # 5,000 levels: the stdlib's parser raised RecursionError and the socket closed with no error event
+    ('{"type": "tool_execute", "tool": "run_sql", "params": {"q": ' + "[" * 5000 + "]" * 5000 + "}}",
+     "invalid_frame", "more than 64 levels deep"),
+    ('{"type": "message", "content": "hi", "x": ' + "[" * 65 + "]" * 65 + "}", "invalid_frame", "64 levels"),
 ]
 
 

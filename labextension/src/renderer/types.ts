@@ -14,6 +14,8 @@ export interface IArtifact {
   owner?: string;
   sharing?: ISharing;
   canShare?: boolean;
+  /** Whether the caller may make download links and new versions (its author, or an admin; never a viewer). */
+  canPublish?: boolean;
 }
 
 /** Who an artifact or conversation is shared with, besides its owner. */
