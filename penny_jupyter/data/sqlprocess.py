@@ -22,6 +22,9 @@ child -> parent first `{"ready": <database name>}`, then per query `{"columns": 
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import math
 import os
 import re
 import select
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,9 +279,16 @@ def _serve(path: str, threads: int, memory_limit: str) -> None:
             send({"error": kind, "message": redact(message)})
             continue
         columns, rows, truncated = result
+        try:  # all rows in one call; row by row only for what that cannot do (a cap, a path, a HUGEINT)
+            whole = orjson.dumps(rows, default=_cell, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:
+            whole = None
+        if whole is not None and len(whole) <= REPLY_BYTES and not any(n in whole for n in redact.needles):
+            send({"columns": columns, "truncated": truncated}, [whole[1:-1]] if rows else [])
+            continue
         raw, size = [], 0
         for row in rows:
-            enc = orjson.dumps([redact.cell(v) for v in row])
+            enc = _encode_row(row, redact)
             size += len(enc) + 1
             if size > REPLY_BYTES:
                 truncated = True
@@ -311,7 +322,21 @@ def _run_one(conn, sql: str, limit: int):
     finally:
         cur.close()
     columns = [[d[0], str(d[1])] for d in desc]
-    return None, "", (columns, [[_cell(v) for v in r] for r in rows[:limit]], len(rows) > limit)
+    return None, "", (columns, rows[:limit], len(rows) > limit)
+
+
+def _encode_row(row, redact: "_Redactor") -> bytes:
+    """One row as JSON. orjson writes str, int, float, dates and UUIDs itself (NaN as null) and asks
+    _cell for the rest; a row that names a server path is done again cell by cell, blanked."""
+    import orjson
+
+    try:
+        enc = orjson.dumps(row, default=_cell, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer past 64 bits
+        enc = orjson.dumps([_cell(v) for v in row], default=_cell, option=orjson.OPT_NON_STR_KEYS)
+    if any(old in enc for old in redact.needles):
+        enc = orjson.dumps([redact.cell(v) for v in orjson.loads(enc)])
+    return enc
 
 
 class _Redactor:
@@ -324,6 +349,7 @@ class _Redactor:
         if len(home) > 1:
             self.swaps.append((home, "~"))
         self.swaps.sort(key=lambda s: -len(s[0]))  # the longest first: the file before its folder
+        self.needles = [old.encode() for old, _ in self.swaps]
 
     def __call__(self, text: str) -> str:
         for old, new in self.swaps:
@@ -346,11 +372,7 @@ def _clean(e: Exception) -> str:
 
 
 def _cell(v: Any) -> Any:
-    import datetime as dt
-    import decimal
-    import math
-    import uuid
-
+    """A DuckDB value as JSON can carry it (orjson's `default` for what it cannot write itself)."""
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):  # JSON readers (and orjson) stop at 64 bits; HUGEINTs travel as text

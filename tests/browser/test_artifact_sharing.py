@@ -273,9 +273,9 @@ def test_share_artifact_with_team_persists(page: Page, penny, screenshots_dir):
     assert not page.penny_errors, page.penny_errors
 
 
-def test_share_locked_when_the_server_says_no(page: Page, penny):
-    """canShare false (someone else's artifact, or a role that may not share): the control is disabled and
-    says who can change it. The real server's socket, with the replayed artifact made grace's for this page
+def test_share_and_link_locked_when_the_server_says_no(page: Page, penny, screenshots_dir):
+    """canShare and canPublish false (someone else's artifact, or a role that may not share): Share and Link
+    are disabled and say who can; the downloads stay. The real server's socket, with the replayed artifact made grace's for this page
     (the browser tests run a single-user server, where every artifact is the owner's)."""
     penny.open()
     cid = penny.new_chat()
@@ -288,7 +288,8 @@ def test_share_locked_when_the_server_says_no(page: Page, penny):
         def from_server(message) -> None:
             event = json.loads(message)
             if event.get("type") == "artifact":
-                event["artifact"].update(canShare=False, owner="grace", sharing={"tenant": True, "users": []})
+                event["artifact"].update(canShare=False, canPublish=False, owner="grace",
+                                         sharing={"tenant": True, "users": []})
             route.send(json.dumps(event))
 
         server.on_message(from_server)
@@ -301,6 +302,13 @@ def test_share_locked_when_the_server_says_no(page: Page, penny):
     expect(share).to_be_disabled()
     expect(share).to_have_attribute("title", re.compile("Only grace can change"))
     expect(card.locator(".penny-artifact-shared")).to_have_attribute("title", re.compile("^grace shared this"))
+    link = card.locator('[data-action="link"]')
+    expect(link).to_be_disabled()
+    expect(link).to_have_attribute("data-locked", "true")
+    expect(link).to_have_attribute("title", re.compile(r"^Only grace \(or an admin of your team\) can make a link"))
+    for fmt in ("html", "csv", "json", "png"):
+        expect(card.locator(f'[data-action="{fmt}"]')).to_be_enabled()
+    card.screenshot(path=str(screenshots_dir / "reader-card.png"))
 
 
 def test_share_conversation_from_the_list(page: Page, penny, screenshots_dir):
