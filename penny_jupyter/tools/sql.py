@@ -48,38 +48,37 @@ def _format(type_code: str) -> str:
     return "text"
 
 
+# What the user reads for each way the query process reports that a query gave no rows: (error class, code or
+# None for the class's own, sentence with {message}, {timeout} and {memory}).
+_SENTENCES = {
+    "timeout": (ToolTimeout, None, "the query ran longer than {timeout:g} seconds and was stopped; filter or aggregate "
+                "more (a WHERE on a date range, fewer joins), or ask an admin to raise sql_timeout."),
+    "memory": (TooLarge, "sql_out_of_memory", "the query needed more memory than the warehouse allows ({memory}) "
+               "and was stopped; aggregate or filter more, or select fewer or shorter columns."),
+    "cancelled": (PennyError, "cancelled", "the query was stopped before it finished"),
+    "parse": (SqlError, None, "DuckDB could not parse the query: {message}. Check the syntax and try again."),
+    "statements": (SqlRefused, None, "DuckDB reads {message} statements in the text and only one is allowed; send "
+                   "a single SELECT."),
+    "refused": (SqlRefused, None, "{message} statements are not allowed; run_sql only reads the tables of your own "
+                "warehouse: write a single SELECT (or WITH ... SELECT) over them."),
+    "permission": (SqlRefused, None, "the warehouse refused the query: {message}; run_sql only reads the tables of "
+                   "your own warehouse."),
+    "sql": (SqlError, None, "the query failed: {message}. Fix the SQL and try again (SHOW TABLES and DESCRIBE "
+            "<table> list the tables and columns)."),
+    "unavailable": (Unavailable, "warehouse_unavailable", "the warehouse cannot be opened for queries now "
+                    "({message}); try again in a minute, or ask an admin to check the tenant's data source"),
+    "crashed": (PennyError, "sql_crashed", "the query process ended unexpectedly (it was logged on the server); try "
+                "the query again, and if it happens again, simplify it"),
+}
+_SENTENCES["oom"] = _SENTENCES["memory"]  # DuckDB's own OutOfMemory, before the process passed the limit
+
+
 def _sentence(e: QueryFailed, config) -> PennyError:
-    """What the user reads for each way a query process reports that a query did not give rows."""
-    if e.kind == "timeout":
-        return ToolTimeout(f"the query ran longer than {config.sql_timeout:g} seconds and was stopped; filter or "
-                           "aggregate more (a WHERE on a date range, fewer joins), or ask an admin to raise "
-                           "sql_timeout.")
-    if e.kind in ("memory", "oom"):
-        return TooLarge(f"the query needed more memory than the warehouse allows ({config.warehouse_memory_limit}) "
-                        "and was stopped; aggregate or filter more, or select fewer or shorter columns.",
-                        code="sql_out_of_memory")
-    if e.kind == "cancelled":
-        return PennyError("the query was stopped before it finished", code="cancelled")
-    if e.kind == "parse":
-        return SqlError(f"DuckDB could not parse the query: {e.message}. Check the syntax and try again.")
-    if e.kind == "statements":
-        return SqlRefused(f"DuckDB reads {e.message} statements in the text and only one is allowed; "
-                          "send a single SELECT.")
-    if e.kind == "refused":
-        return SqlRefused(f"{e.message} statements are not allowed; run_sql only reads the tables of your own "
-                          "warehouse: write a single SELECT (or WITH ... SELECT) over them.")
-    if e.kind == "permission":
-        return SqlRefused(f"the warehouse refused the query: {e.message}; run_sql only reads the tables of your "
-                          "own warehouse.")
-    if e.kind == "sql":
-        return SqlError(f"the query failed: {e.message}. Fix the SQL and try again "
-                        "(SHOW TABLES and DESCRIBE <table> list the tables and columns).")
-    if e.kind == "unavailable":
-        return Unavailable(f"the warehouse cannot be opened for queries now ({e.message}); try again in a "
-                           "minute, or ask an admin to check the tenant's data source", code="warehouse_unavailable")
-    log.warning("run_sql: the query process ended unexpectedly (%s)", e.message)
-    return PennyError("the query process ended unexpectedly (it was logged on the server); try the query again, "
-                      "and if it happens again, simplify it", code="sql_crashed")
+    cls, code, text = _SENTENCES.get(e.kind, _SENTENCES["crashed"])
+    if cls is PennyError and code == "sql_crashed":
+        log.warning("run_sql: the query process ended unexpectedly (%s: %s)", e.kind, e.message)
+    message = text.format(message=e.message, timeout=float(config.sql_timeout), memory=config.warehouse_memory_limit)
+    return cls(message, code=code) if code else cls(message)
 
 
 def run(ctx: ToolContext, params: SqlParams) -> ToolResult:

@@ -85,16 +85,19 @@ def build_openapi() -> dict:
                                             "optionally of one conversation (?conversationId=)")},
         "/penny/api/artifacts/{id}": {"get": _op("An artifact (latest version, or ?version=N)", params=aid)},
         "/penny/api/artifacts/{id}/versions": {"get": _op("Its versions", params=aid)},
-        "/penny/api/artifacts/{id}/refresh": {"post": _limited(_op("Re-run its source tool as a new version", ok=201,
-                                                                   params=aid))},
+        "/penny/api/artifacts/{id}/refresh": {"post": _limited(_op("Re-run its source tool as a new version (its author or an "
+                                                                   "admin; 403 read_only for readers)", ok=201, params=aid))},
         "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv|html (&version=N); html is "
                                                           "one self-contained file", params=aid)},
         "/penny/api/artifacts/{id}/sharing": {"put": _op("Who besides its author may read it", "SharingBody",
                                                          params=aid)},
         "/penny/api/artifacts/{id}/links": {"post": _op(
             "A signed download link that expires: {url, expiresAt, format, version, storage}; url is a path under "
-            "the server's base_url (local storage, no login needed) or an S3 presigned URL", "LinkCreate", 201, aid)},
-        "/penny/files/{token}": {"get": _op("What a signed link names; 403 link_invalid or link_expired",
+            "the server's base_url that needs no login. Its author or an admin only (403 read_only for readers)",
+            "LinkCreate", 201, aid)},
+        "/penny/files/{token}": {"get": _op("What a signed link names (on S3: a redirect to a presigned URL); 403 "
+                                            "link_invalid or link_expired, 404 link_revoked once the artifact is no "
+                                            "longer shared with whoever made the link",
                                             params=("token",))},
         "/penny/api/audit": {"get": _audit_op()},
         "/penny/api/openapi.json": {"get": _op("This document")},

@@ -8,19 +8,10 @@ from __future__ import annotations
 import pytest
 
 from tests.server.conftest import refused
-from tests.server.identity import TokenPerUser, as_
+from tests.server.identity import as_
+from tests.server.test_sharing import jp_server_config  # noqa: F401  (the same colleagues and roles)
 
 NO_AUTH = {"Authorization": ""}
-
-
-@pytest.fixture
-def jp_server_config(penny_config_values):
-    return {
-        "ServerApp": {"jpserver_extensions": {"penny_server": True}, "identity_provider_class": TokenPerUser},
-        "PennyConfig": {**penny_config_values,
-                        "tenant_map": {"alice": "acme", "carol": "acme", "dave": "acme", "bob": "globex"},
-                        "admins": ["alice"], "viewers": ["dave"]},
-    }
 
 
 async def _dashboard(api, user, conversation):
