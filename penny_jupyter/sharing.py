@@ -76,8 +76,8 @@ class SharingService:
         self.db = db
         self.config = config
 
-    def can_share(self, who: Principal) -> bool:
-        return bool(who.roles & set(self.config.share_roles))
+    def permits(self, who: Principal, action: str, author: str) -> bool:
+        return permits(who, action, author, self.config.share_roles)
 
     def require(self, who: Principal, action: str, author: str, kind: str, verb: str) -> None:
         require(who, action, author, kind, verb, self.config.share_roles)

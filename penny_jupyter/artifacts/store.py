@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..chat.conversations import new_id
 from ..errors import Conflict, Forbidden, NotFound, PennyError
-from ..sharing import PUBLISH, Sharing, SharingService, permits, readable_artifact, require
+from ..sharing import PUBLISH, SHARE, Sharing, SharingService, permits, readable_artifact, require
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -130,10 +130,8 @@ class ArtifactStore:
             authors = dict(c.execute(select(a.c.id, a.c.owner).where(and_(
                 a.c.tenant == who.tenant, a.c.version == 1, a.c.id.in_(set(artifact_ids))))).all())
         shared = self.sharing.of(who, "artifact", list(authors)) if self.sharing is not None else {}
-        can = self.sharing is not None and self.sharing.can_share(who)
         return {aid: {"owner": owner, "sharing": shared.get(aid, Sharing()).to_wire(),
-                      "canShare": bool(can and owner == who.user), "canPublish": permits(who, PUBLISH, owner)}
-                for aid, owner in authors.items()}
+                      **self._rights(who, owner)} for aid, owner in authors.items()}
 
     # ------------------------------------------------------------------ internals
     def _row(self, who: Principal, artifact_id: str, version: int | None = None, shared_by: str = "9999"):
@@ -183,12 +181,10 @@ class ArtifactStore:
             spec=draft.spec, created_at=now, source=source, conversation_id=conversation_id, owner=who.user,
             author=author, payload_key=None, payload_sha256=None)])[0]  # the spec in hand: no fetch back
 
-    def _wire(self, who: Principal | None, rows) -> list[dict[str, Any]]:
+    def _wire(self, who: Principal, rows) -> list[dict[str, Any]]:
         keys = [r.payload_key for r in rows if r.payload_key]
         blobs = self.blobs.get_many(keys) if keys else {}
-        shared = (self.sharing.of(who, "artifact", [r.id for r in rows])
-                  if who is not None and self.sharing is not None else {})
-        can = who is not None and self.sharing is not None and self.sharing.can_share(who)
+        shared = self.sharing.of(who, "artifact", [r.id for r in rows]) if self.sharing is not None else {}
         out = []
         for r in rows:
             spec = r.spec
@@ -203,10 +199,13 @@ class ArtifactStore:
             out.append({"id": r.id, "tenant": r.tenant, "type": r.type, "title": r.title, "version": r.version,
                         "spec": spec, "createdAt": r.created_at, "source": r.source,
                         "conversationId": r.conversation_id, "owner": author,
-                        "sharing": shared.get(r.id, Sharing()).to_wire(),
-                        "canShare": bool(can and who is not None and author == who.user),
-                        "canPublish": who is not None and permits(who, PUBLISH, author)})
+                        "sharing": shared.get(r.id, Sharing()).to_wire(), **self._rights(who, author)})
         return out
+
+    def _rights(self, who: Principal, author: str) -> dict[str, bool]:
+        """What the caller may do beyond reading, as the sidebar shows it (sharing.require decides)."""
+        return {"canShare": self.sharing is not None and self.sharing.permits(who, SHARE, author),
+                "canPublish": permits(who, PUBLISH, author)}
 
     def _sharing(self) -> SharingService:
         if self.sharing is None:

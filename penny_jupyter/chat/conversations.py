@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, Forbidden, NotFound
-from ..sharing import CHANGE, Sharing, SharingService, readable, require
+from ..sharing import CHANGE, SHARE, Sharing, SharingService, readable, require
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import utcnow
@@ -234,10 +234,9 @@ class ConversationService:
         if self.sharing is None:
             return convs
         shared = self.sharing.of(who, "conversation", [c.id for c in convs])
-        can = self.sharing.can_share(who)
         for c in convs:
             c.sharing = shared.get(c.id, Sharing())
-            c.can_share = can and c.owner == who.user
+            c.can_share = self.sharing.permits(who, SHARE, c.owner)
         return convs
 
     @staticmethod
