@@ -190,7 +190,24 @@ export class ArtifactCard {
     node.dataset.artifactType = String(artifact.type ?? '');
     node.dataset.version = String(artifact.version ?? '');
 
-    // The preview draws the title (with the period); this line says what and which version.
+    const head = this._head(artifact);
+    const preview = el('div', 'penny-artifact-preview');
+    const actions = this._actionsRow(artifact);
+    this._note.hidden = true;
+    const expand = this._expandControl(preview);
+    node.append(head, preview, expand, actions, this._link.node, this._share.node, this._note);
+    this._share.setState(this._shareState);
+    this._renderShare();
+    this._renderPreview(preview, expand);
+  }
+
+  dispose(): void {
+    this._rendered?.dispose();
+    this._rendered = null;
+  }
+
+  /** The preview draws the title (with the period); this line says what and which version. */
+  private _head(artifact: IArtifact): HTMLElement {
     const head = el('div', 'penny-artifact-card-head');
     this._sharedChip = el('span', 'penny-artifact-shared', 'Shared');
     head.append(
@@ -200,20 +217,39 @@ export class ArtifactCard {
       el('span', 'penny-artifact-id', artifact.id)
     );
     head.title = artifact.title || artifact.id;
+    return head;
+  }
 
-    const preview = el('div', 'penny-artifact-preview');
+  /** Insert, then two groups that wrap as units: in a narrow sidebar the downloads take the second row. */
+  private _actionsRow(artifact: IArtifact): HTMLElement {
     const actions = el('div', 'penny-artifact-actions');
     const insert = this._button('insert', 'Insert into notebook', 'Add a cell that shows this artifact live, and run it', () =>
       this._actions.insert(this.artifact)
     );
     insert.classList.add('penny-artifact-primary');
+    actions.append(insert, this._toolsGroup(artifact), this._downloadsGroup());
+    return actions;
+  }
+
+  /** Link, Share, Fullscreen. */
+  private _toolsGroup(artifact: IArtifact): HTMLElement {
     this._shareButton = this._button('share', 'Share', 'Choose who else can see this', async () =>
       this._toggleShare()
     );
     this._shareButton.setAttribute('aria-controls', this._share.node.id);
     this._shareButton.setAttribute('aria-expanded', String(!this._share.node.hidden));
-    // Two groups that wrap as units: in a narrow sidebar the downloads take the second row.
     const tools = el('span', 'penny-artifact-group');
+    tools.append(
+      this._linkButton(artifact),
+      this._shareButton,
+      this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
+        this._actions.fullscreen(this.artifact)
+      )
+    );
+    return tools;
+  }
+
+  private _linkButton(artifact: IArtifact): HTMLButtonElement {
     const link = this._button(
       'link',
       'Link',
@@ -229,13 +265,10 @@ export class ArtifactCard {
           ? `Only ${artifact.owner} (or an admin of your team) can make a link to this; you can download it`
           : 'Your role can read but not make links; ask an admin of your team for the member role';
     }
-    tools.append(
-      link,
-      this._shareButton,
-      this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
-        this._actions.fullscreen(this.artifact)
-      )
-    );
+    return link;
+  }
+
+  private _downloadsGroup(): HTMLElement {
     const downloads = el('span', 'penny-artifact-group penny-artifact-downloads');
     downloads.setAttribute('role', 'group');
     downloads.setAttribute('aria-label', 'Download');
@@ -254,9 +287,11 @@ export class ArtifactCard {
         this._actions.download(this.artifact, 'png', this._rendered ?? undefined)
       )
     );
-    actions.append(insert, tools, downloads);
-    this._note.hidden = true;
-    // A whole dashboard is several screens tall in a sidebar: show the top, expand on request.
+    return downloads;
+  }
+
+  /** A whole dashboard is several screens tall in a sidebar: show the top, expand on request. */
+  private _expandControl(preview: HTMLElement): HTMLButtonElement {
     const expand = el('button', 'penny-artifact-expand', 'Show all');
     expand.type = 'button';
     expand.hidden = true;
@@ -265,18 +300,19 @@ export class ArtifactCard {
       preview.dataset.expanded = String(open);
       expand.textContent = open ? 'Show less' : 'Show all';
     });
-    node.append(head, preview, expand, actions, this._link.node, this._share.node, this._note);
-    this._share.setState(this._shareState);
-    this._renderShare();
+    return expand;
+  }
 
+  /** Draw the compact preview; once painted, offer "Show all" only if it was clipped. */
+  private _renderPreview(preview: HTMLElement, expand: HTMLButtonElement): void {
     try {
-      this._rendered = renderArtifact(preview, artifact, {
+      this._rendered = renderArtifact(preview, this.artifact, {
         compact: true,
         rendermime: this._actions.rendermime ?? undefined
       });
       this._rendered.painted.then(
         () => {
-          node.dataset.painted = 'true';
+          this.node.dataset.painted = 'true';
           const clipped = preview.scrollHeight > preview.clientHeight + 4;
           preview.dataset.clipped = String(clipped);
           expand.hidden = !clipped;
@@ -286,11 +322,6 @@ export class ArtifactCard {
     } catch (err) {
       this._fail(preview, err);
     }
-  }
-
-  dispose(): void {
-    this._rendered?.dispose();
-    this._rendered = null;
   }
 
   private _toggleShare(): void {

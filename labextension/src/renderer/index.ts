@@ -26,15 +26,11 @@
  * `.penny-timeline`, `.penny-status-grid`, `.penny-document`, `.penny-code`, `.penny-image`.
  */
 
-import { renderPlot } from './charts';
-import { renderCode } from './code';
-import { periodText, renderDashboard } from './dashboard';
-import { renderDocument } from './document';
+import { renderBody } from './bodies';
+import { periodText } from './dashboard';
 import { el, nextFrame, str } from './dom';
 import { formatNumber } from './format';
-import { renderImage } from './image';
 import { textCardPNG } from './snapshot';
-import { renderTable } from './table';
 import type { IArtifact, IRenderOptions, IRenderedArtifact, IWidgetContext, IWidgetView } from './types';
 
 export type { IArtifact, IRenderOptions, IRenderedArtifact } from './types';
@@ -59,23 +55,13 @@ function snapshotLines(artifact: IArtifact, root: HTMLElement): string[][] {
   return text.split('\n').slice(0, 30).map(l => [l]);
 }
 
-export function renderArtifact(host: HTMLElement, artifact: IArtifact, options: IRenderOptions = {}): IRenderedArtifact {
-  const id = str(artifact?.id) || 'artifact';
-  const type = str(artifact?.type) || 'unknown';
-  const title = str(artifact?.title);
-  const spec = artifact?.spec ?? {};
-  performance.mark(markName('start', id));
-
-  const ctx: IWidgetContext = {
-    compact: !!options.compact,
-    rendermime: options.rendermime,
-    onInsertCode: options.onInsertCode
-  };
+/** The view's root with its header (title, and a dashboard's period), not yet mounted. */
+function viewRoot(type: string, id: string, title: string, spec: any, compact: boolean): HTMLElement {
   const root = el('div', {
     className: 'penny-artifact-view',
     attrs: { 'data-type': type, 'data-artifact-id': id, 'data-painted': 'false' }
   });
-  if (ctx.compact) {
+  if (compact) {
     root.classList.add('penny-compact');
   }
   const meta = type === 'dashboard' ? periodText(spec) : '';
@@ -86,53 +72,15 @@ export function renderArtifact(host: HTMLElement, artifact: IArtifact, options: 
         meta ? el('div', { className: 'penny-view-meta', text: meta }) : null)
     );
   }
+  return root;
+}
 
-  let views: IWidgetView[] = [];
-  try {
-    switch (type) {
-      case 'dashboard': {
-        const d = renderDashboard(spec, ctx);
-        root.appendChild(d.node);
-        views = d.views;
-        break;
-      }
-      case 'chart': {
-        const v = renderPlot(spec.figure ?? spec, '', ctx);
-        v.node.dataset.kind = str(spec.kind);
-        views = [v];
-        break;
-      }
-      case 'table':
-        views = [renderTable(spec, ctx, '')];
-        break;
-      case 'document':
-        views = [renderDocument(spec, ctx)];
-        break;
-      case 'code':
-        views = [renderCode(spec, ctx)];
-        break;
-      case 'image':
-        views = [renderImage(spec, title)];
-        break;
-      default:
-        views = [{ node: el('p', { className: 'penny-view-empty', text: `Penny cannot show a "${type}" artifact here.` }) }];
-    }
-  } catch (err) {
-    console.warn('Penny: could not render artifact', id, err);
-    views = [{ node: el('p', { className: 'penny-view-empty', text: 'This artifact could not be shown.' }) }];
-  }
-  if (type !== 'dashboard') {
-    for (const v of views) {
-      root.appendChild(v.node);
-    }
-  }
-  host.appendChild(root);
-
-  let disposed = false;
-  const painted = Promise.all(views.map(v => (v.painted ?? Promise.resolve()).catch(err => console.warn('Penny: widget failed', err))))
+/** Settles once every widget has drawn (a failed one only warns) and a frame has passed; then marks the root. */
+function whenPainted(views: IWidgetView[], root: HTMLElement, id: string, disposed: () => boolean): Promise<void> {
+  return Promise.all(views.map(v => (v.painted ?? Promise.resolve()).catch(err => console.warn('Penny: widget failed', err))))
     .then(() => nextFrame())
     .then(() => {
-      if (disposed) {
+      if (disposed()) {
         return;
       }
       root.dataset.painted = 'true';
@@ -143,30 +91,47 @@ export function renderArtifact(host: HTMLElement, artifact: IArtifact, options: 
         // marks cleared by someone else: nothing to measure
       }
     });
+}
 
+function disposeViews(views: IWidgetView[]): void {
+  for (const v of views) {
+    try {
+      v.dispose?.();
+    } catch (err) {
+      console.warn('Penny: dispose failed', err);
+    }
+  }
+}
+
+export function renderArtifact(host: HTMLElement, artifact: IArtifact, options: IRenderOptions = {}): IRenderedArtifact {
+  const id = str(artifact?.id) || 'artifact';
+  const type = str(artifact?.type) || 'unknown';
+  const title = str(artifact?.title);
+  const spec = artifact?.spec ?? {};
+  performance.mark(markName('start', id));
+
+  const ctx: IWidgetContext = { compact: !!options.compact, rendermime: options.rendermime, onInsertCode: options.onInsertCode };
+  const root = viewRoot(type, id, title, spec, ctx.compact);
+  const { nodes, views } = renderBody(type, id, spec, ctx, title);
+  root.append(...nodes);
+  host.appendChild(root);
+
+  let disposed = false;
+  const painted = whenPainted(views, root, id, () => disposed);
   return {
     painted,
     toPNG: async () => {
       await painted;
+      // A widget's own image (a chart's, an image's) beats the text card.
       const own = views.find(v => v.toPNG);
-      if (own?.toPNG) {
-        return own.toPNG();
-      }
-      return textCardPNG(root, title || type, snapshotLines(artifact, root));
+      return own?.toPNG ? own.toPNG() : textCardPNG(root, title || type, snapshotLines(artifact, root));
     },
     dispose: () => {
-      if (disposed) {
-        return;
+      if (!disposed) {
+        disposed = true;
+        disposeViews(views);
+        root.remove();
       }
-      disposed = true;
-      for (const v of views) {
-        try {
-          v.dispose?.();
-        } catch (err) {
-          console.warn('Penny: dispose failed', err);
-        }
-      }
-      root.remove();
     }
   };
 }
