@@ -16,6 +16,8 @@ import pytest
 # kernels must not talk to that real server.
 for _var in ("PENNY_SERVER_URL", "PENNY_KERNEL_TOKEN"):
     os.environ.pop(_var, None)
+# Every event the chat socket sends is validated against its pydantic model (protocol.check_event).
+os.environ["PENNY_CHECK_EVENTS"] = "1"
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

@@ -19,7 +19,7 @@ import orjson  # noqa: E402
 from penny_jupyter.engine import Engine  # noqa: E402
 from penny_jupyter.settings import PennyConfig  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
-from penny_jupyter.tools.registry import ArtifactDraft  # noqa: E402
+from penny_jupyter.tools.base import ArtifactDraft  # noqa: E402
 
 WHO = Principal("bench", "demo", frozenset({"member"}))
 

@@ -21,7 +21,8 @@ from penny_jupyter.tenancy import Principal  # noqa: E402
 from penny_jupyter.tools.audit import AuditLog, digest_params  # noqa: E402
 from penny_jupyter.tools.executor import ToolExecutor  # noqa: E402
 from penny_jupyter.tools.ratelimit import ToolRateLimiter  # noqa: E402
-from penny_jupyter.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult  # noqa: E402
+from penny_jupyter.tools.base import Tool, ToolContext, ToolResult  # noqa: E402
+from penny_jupyter.tools.registry import ToolRegistry  # noqa: E402
 
 N = 1000
 WARMUP = 50

@@ -27,7 +27,7 @@ from penny_jupyter.data.warehouse import Warehouses  # noqa: E402
 from penny_jupyter.settings import PennyConfig  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
 from penny_jupyter.tools.kpis import GET_COMPANY_KPIS, KpiParams  # noqa: E402
-from penny_jupyter.tools.registry import ToolContext  # noqa: E402
+from penny_jupyter.tools.base import ToolContext  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 18)
 RUNS = 40

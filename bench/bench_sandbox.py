@@ -69,7 +69,7 @@ def concurrency(data: Path) -> tuple[float, int]:
     from penny_jupyter.settings import PennyConfig
     from penny_jupyter.tenancy import Principal
     from penny_jupyter.tools.python import RUN_PYTHON, PythonParams
-    from penny_jupyter.tools.registry import ToolContext
+    from penny_jupyter.tools.base import ToolContext
 
     cfg = PennyConfig(data_dir=str(data))
     cfg.sandbox_max_concurrent, cfg.sandbox_timeout, cfg.sandbox_cpu_seconds = JOBS, 30.0, 10

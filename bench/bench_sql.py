@@ -25,7 +25,7 @@ from penny_jupyter.data.sqlprocess import QueryResult, SqlProcess, _cell, _run_o
 from penny_jupyter.data.warehouse import Warehouses  # noqa: E402
 from penny_jupyter.settings import PennyConfig  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
-from penny_jupyter.tools.registry import ToolContext  # noqa: E402
+from penny_jupyter.tools.base import ToolContext  # noqa: E402
 from penny_jupyter.tools.sql import RUN_SQL, SqlParams  # noqa: E402
 
 AGGREGATE = "select region, sum(amount) as revenue, count(*) as n from invoices group by region order by region"

@@ -26,7 +26,8 @@ from penny_jupyter.storage import Database  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
 from penny_jupyter.tools.audit import AuditLog  # noqa: E402
 from penny_jupyter.tools.executor import ToolExecutor  # noqa: E402
-from penny_jupyter.tools.registry import Tool, ToolRegistry, ToolResult  # noqa: E402
+from penny_jupyter.tools.base import Tool, ToolResult  # noqa: E402
+from penny_jupyter.tools.registry import ToolRegistry  # noqa: E402
 
 N = 200  # turns of each kind
 WARMUP = 20

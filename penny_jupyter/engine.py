@@ -102,6 +102,12 @@ class Engine:
 
         return ChatService(self.conversations, self.executor, self.router, models=self.models)
 
+    def dashboards(self) -> list[dict]:
+        """The dashboard templates a person can open ({slug, title, ...})."""
+        from .tools.dashboards import list_dashboards
+
+        return list_dashboards()
+
     @property
     def model_name(self) -> str:
         """The default model's id as last seen (no network); `await engine.models.describe()` asks."""

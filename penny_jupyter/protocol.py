@@ -2,12 +2,21 @@
 
 Client frames are parsed with `parse_client_frame`, which raises BadRequest with a sentence
 that says what is wrong; any JSON a client sends (frames, REST bodies) is read by `load_json`,
-which also refuses nesting deeper than MAX_DEPTH. Server events are built with the models below and sent with
-`event.dump()`, so their field names are camelCase exactly as DESIGN.md's contract pins.
+which also refuses nesting deeper than MAX_DEPTH.
+
+Server events are made by `event(Model, **fields)` from the models below: the model gives the
+`type` and the camelCase name of every field, exactly as DESIGN.md's contract pins, and a field the
+model does not have is an error at once. It builds a plain dict (a turn sends hundreds of deltas,
+and an artifact event carries a whole spec: pydantic validation of each would cost more than the
+turn); `check_event` validates one against its model, which the socket does for every event it
+sends when PENNY_CHECK_EVENTS=1 (the tests set it). `labextension/src/protocol.ts` is compared with
+these models field by field by tests/test_protocol_ts.py.
 """
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -221,7 +230,7 @@ class ToolFinishedEvent(Wire):
     ok: bool
     duration_ms: float
     artifact_id: str | None = None
-    error: dict[str, str] | None = None
+    error: dict[str, Any] | None = None  # {code, message, retryAfter?}
 
 
 class ToolProgressEvent(Wire):
@@ -274,6 +283,32 @@ class PongEvent(Wire):
 ServerEvent = Union[ReadyEvent, MessageCreatedEvent, AssistantDeltaEvent, ToolStartedEvent, ToolFinishedEvent,
                     ToolProgressEvent,
                     ArtifactEvent, AssistantDoneEvent, TypingEvent, ErrorEvent, PongEvent]
+EVENT_MODELS: dict[str, type[Wire]] = {m.model_fields["type"].default: m for m in ServerEvent.__args__}
+CHECK_EVENTS = os.environ.get("PENNY_CHECK_EVENTS") == "1"
+
+
+@lru_cache(maxsize=None)
+def _shape(model: type[Wire]) -> tuple[str, dict[str, str]]:
+    return model.model_fields["type"].default, {n: f.alias or n for n, f in model.model_fields.items()}
+
+
+def event(model: type[Wire], /, **fields: Any) -> dict[str, Any]:
+    """One server -> client event as it goes on the wire: `type` first, camelCase names, no None values.
+    A keyword the model has no field for raises KeyError (the contract changed here, not in the model)."""
+    kind, names = _shape(model)
+    out: dict[str, Any] = {"type": kind}
+    for name, value in fields.items():
+        if value is not None:
+            out[names[name]] = value
+    return out
+
+
+def check_event(payload: dict[str, Any]) -> None:
+    """ValueError unless `payload` is a valid event of its type (for tests and PENNY_CHECK_EVENTS=1)."""
+    model = EVENT_MODELS.get(payload.get("type"))
+    if model is None:
+        raise ValueError(f"unknown event type {payload.get('type')!r}")
+    model.model_validate(payload)
 
 
 # ---------------------------------------------------------------- REST bodies

@@ -71,6 +71,13 @@ class Sharing:
         return {"tenant": self.tenant, "users": list(self.users)}
 
 
+def needed(service: "SharingService | None") -> "SharingService":
+    """The service, or Forbidden when this Penny was built without sharing (a store of one person)."""
+    if service is None:
+        raise Forbidden("sharing is not set up on this Penny")
+    return service
+
+
 class SharingService:
     def __init__(self, db: Database, config) -> None:
         self.db = db

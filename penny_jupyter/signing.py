@@ -21,6 +21,7 @@ from .errors import Forbidden
 
 LINK = "penny-link"
 KERNEL = "penny-kernel"
+KERNEL_HEADER = "X-Penny-Token"  # how a kernel sends its credential to the server
 
 
 class Signer:

@@ -24,6 +24,11 @@ class Principal:
         return "admin" in self.roles
 
 
+def owner_of_server(config) -> Principal:
+    """The one person of a single-user server (or of plain IPython): every caller there is them."""
+    return Principal(user=config.single_user_name, tenant=config.default_tenant, roles=frozenset({"member", "admin"}))
+
+
 def check_tenant_name(tenant: str) -> str:
     """Tenant names become file names (one DuckDB file each), so they are kept to a safe alphabet."""
     if not _TENANT_RE.match(tenant or ""):

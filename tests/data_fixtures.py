@@ -17,7 +17,7 @@ from penny_jupyter.data.generator import generate
 from penny_jupyter.data.warehouse import Warehouses
 from penny_jupyter.settings import PennyConfig
 from penny_jupyter.tenancy import Principal
-from penny_jupyter.tools.registry import ToolContext
+from penny_jupyter.tools.base import ToolContext
 
 AS_OF = dt.date(2026, 11, 18)
 SCALE = 0.05

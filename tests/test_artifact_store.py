@@ -13,7 +13,7 @@ from penny_jupyter.engine import Engine
 from penny_jupyter.errors import BadRequest, Conflict, Forbidden, NotFound, PennyError, Unavailable
 from penny_jupyter.settings import PennyConfig
 from penny_jupyter.tenancy import Principal
-from penny_jupyter.tools.registry import ArtifactDraft
+from penny_jupyter.tools.base import ArtifactDraft
 from tests.s3_server import CuttingProxy, MotoS3, s3_with_bucket
 
 ALICE = Principal("alice", "acme", frozenset({"member"}))

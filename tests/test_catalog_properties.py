@@ -1,7 +1,7 @@
 """Every catalog metric, sliced at random, against an independent pandas computation on the demo data.
 
 For each metric hypothesis draws a span inside the data, an optional grain, an optional breakdown
-dimension and an optional filter; `catalog.query_metric` must agree with pandas on the total, the
+dimension and an optional filter; `slicing.query_metric` must agree with pandas on the total, the
 comparison total (the same number of days just before), every returned group and every bucket.
 The pandas side is written from the tables' meaning (open pipeline = deals created and not yet
 closed; headcount = hired and not yet gone; uptime = service-minutes without downtime), not by
@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from data_fixtures import AS_OF, warehouse_template  # noqa: E402
 
-from penny_jupyter.data import catalog  # noqa: E402
+from penny_jupyter.data import catalog, slicing  # noqa: E402
 from penny_jupyter.data.periods import parse_period  # noqa: E402
 
 DATA_START = dt.date(2024, 1, 1)
@@ -173,7 +173,7 @@ def test_metric_matches_pandas(wh, name):
             filters = {fdim: values[pick % len(values)]}
             f = frame[frame[fdim].astype(str) == filters[fdim]]
         p = parse_period(None, AS_OF, start, end)
-        got = catalog.query_metric(con.cursor(), name, p, grain=grain, by=by, filters=filters)
+        got = slicing.query_metric(con.cursor(), name, p, grain=grain, by=by, filters=filters)
 
         want_total = scalar(expected(kind, f, p.start, p.end, None), kind)
         want_prev = scalar(expected(kind, f, p.prev_start, p.prev_end, None), kind)
@@ -188,7 +188,7 @@ def test_metric_matches_pandas(wh, name):
             else:
                 members = set(cur.index) | set(prev.index)
             assert got.group_count == len(members)
-            assert len(got.groups) == min(len(members), catalog.MAX_GROUPS)
+            assert len(got.groups) == min(len(members), slicing.MAX_GROUPS)
             for g in got.groups:
                 assert g["key"] in members
                 want = cur.get(g["key"], None if kind == "ratio" else 0.0)

@@ -19,7 +19,8 @@ from penny_jupyter.tenancy import Principal
 from penny_jupyter.tools import executor as executor_mod
 from penny_jupyter.tools.audit import AuditLog
 from penny_jupyter.tools.executor import ToolExecutor, TransientError
-from penny_jupyter.tools.registry import Tool, ToolRegistry, ToolResult
+from penny_jupyter.tools.base import Tool, ToolResult
+from penny_jupyter.tools.registry import ToolRegistry
 
 ALICE = Principal("alice", "acme")
 BOB = Principal("bob", "acme")

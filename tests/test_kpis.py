@@ -102,7 +102,8 @@ def test_summary_and_artifact(ctx):
 
 
 def test_previous_zero_gives_no_change_pct():
-    from penny_jupyter.data.catalog import METRICS, MetricValue
+    from penny_jupyter.data.catalog import METRICS
+    from penny_jupyter.data.queries import MetricValue
 
     mv = MetricValue(METRICS["incidents"], 3.0, 0.0, [])
     assert mv.change_pct is None and mv.to_dict()["change_pct"] is None

@@ -15,7 +15,7 @@ from penny_jupyter.errors import PennyError  # noqa: E402
 from penny_jupyter.settings import PennyConfig  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
 from penny_jupyter.tools.kpis import GET_COMPANY_KPIS, KpiParams  # noqa: E402
-from penny_jupyter.tools.registry import ToolContext  # noqa: E402
+from penny_jupyter.tools.base import ToolContext  # noqa: E402
 from penny_jupyter.tools.sql import RUN_SQL, SqlParams  # noqa: E402
 
 

@@ -93,7 +93,7 @@ def test_plugins_are_not_loaded_when_switched_off(hello_site, on_path, tmp_path)
 
 BAD_TOOLS = '''
 from pydantic import BaseModel
-from penny_jupyter.tools.registry import Tool, ToolResult
+from penny_jupyter.tools.base import Tool, ToolResult
 
 class P(BaseModel):
     pass

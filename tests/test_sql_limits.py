@@ -18,7 +18,7 @@ from data_fixtures import config, data_dir  # noqa: E402,F401
 from penny_jupyter.data.sqlprocess import SqlProcess  # noqa: E402
 from penny_jupyter.engine import Engine  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
-from penny_jupyter.tools.registry import Tool, ToolResult  # noqa: E402
+from penny_jupyter.tools.base import Tool, ToolResult  # noqa: E402
 
 ALICE = Principal("alice", "demo", frozenset({"member"}))
 BOB = Principal("bob", "demo", frozenset({"member"}))
@@ -177,3 +177,30 @@ def test_what_is_left_says_database_names_only(engine, data_dir):  # noqa: F811
         out = asyncio.run(_sql(engine, ALICE, q))
         text = repr(out.result.data if out.ok else out.error.message)
         assert str(data_dir) not in text and "/warehouses" not in text, text
+
+
+def test_a_query_process_ends_when_its_server_is_killed(tmp_path, data_dir):  # noqa: F811
+    """A server killed outright cannot stop its children: they notice and end, runaway query or not."""
+    import subprocess
+    import textwrap
+
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(f"""
+        import threading, time
+        from pathlib import Path
+        from penny_jupyter.data.sqlprocess import SqlProcess
+        proc = SqlProcess(Path({str(data_dir / 'warehouses' / 'demo.duckdb')!r}), threads=1, memory_limit="1GB")
+        print(proc.proc.pid, flush=True)
+        threading.Thread(target=proc.query, args=("select lpad('x', 2000000000, 'a')", 1, 600), daemon=True).start()
+        time.sleep(600)
+    """))
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(server.stdout.readline())
+    time.sleep(1.0)  # the child is inside its lpad
+    assert not _gone(child)
+    server.kill()
+    server.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(child), "the query process outlived its server"

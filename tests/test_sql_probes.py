@@ -19,7 +19,7 @@ from penny_jupyter.data.sqlguard import check  # noqa: E402
 from penny_jupyter.data.warehouse import Warehouses  # noqa: E402
 from penny_jupyter.errors import PennyError  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
-from penny_jupyter.tools.registry import ToolContext  # noqa: E402
+from penny_jupyter.tools.base import ToolContext  # noqa: E402
 from penny_jupyter.tools.sql import RUN_SQL, SqlParams  # noqa: E402
 
 LEAK = "/tmp/penny-probe-leak.csv"

@@ -17,7 +17,8 @@ from penny_jupyter.settings import PennyConfig
 from penny_jupyter.storage import Database
 from penny_jupyter.tenancy import Principal
 from penny_jupyter.tools.executor import ToolExecutor
-from penny_jupyter.tools.registry import Tool, ToolRegistry, ToolResult
+from penny_jupyter.tools.base import Tool, ToolResult
+from penny_jupyter.tools.registry import ToolRegistry
 
 WHO = Principal("owner", "demo")
 

@@ -88,8 +88,8 @@ export interface IReadyEvent extends IBaseEvent {
 
 export interface IMessageCreatedEvent extends IBaseEvent {
   type: 'message.created';
+  /** Carries the clientMessageId the sidebar sent, if any. */
   message: IChatMessage;
-  clientMessageId?: string;
 }
 
 export interface IAssistantDeltaEvent extends IBaseEvent {
@@ -125,6 +125,18 @@ export interface IToolFinishedEvent extends IBaseEvent {
   error?: string | { code?: string; message?: string };
 }
 
+/** A running tool's progress (run_python): sent live, never replayed by `resume`. */
+export interface IToolProgressEvent extends IBaseEvent {
+  type: 'tool.progress';
+  callId: string;
+  tool: string;
+  elapsedMs?: number;
+  /** The tail of its output so far. */
+  output?: string;
+  /** Its place in the queue while it waits to run. */
+  queuePosition?: number;
+}
+
 export interface IArtifactEvent extends IBaseEvent {
   type: 'artifact';
   artifact: IArtifact;
@@ -139,6 +151,8 @@ export interface IErrorEvent extends IBaseEvent {
   type: 'error';
   code: string;
   message: string;
+  /** Seconds until trying again can work (rate limits). */
+  retryAfter?: number;
 }
 
 export interface IPongEvent extends IBaseEvent {
@@ -152,6 +166,7 @@ export type ServerEvent =
   | IAssistantDoneEvent
   | IToolStartedEvent
   | IToolFinishedEvent
+  | IToolProgressEvent
   | IArtifactEvent
   | ITypingEvent
   | IErrorEvent

@@ -211,7 +211,7 @@ export class PennySocket {
       return;
     }
     if (event.type === 'message.created' && event.message?.role === 'user') {
-      const cid = event.clientMessageId ?? event.message.clientMessageId;
+      const cid = event.message.clientMessageId;
       if (cid) {
         this._unacked.delete(cid);
       }

@@ -178,7 +178,7 @@ export class Thread {
       return;
     }
     if (message.role === 'user') {
-      const cid = event.clientMessageId ?? message.clientMessageId;
+      const cid = message.clientMessageId;
       const idx = cid ? this._pendingUser.findIndex(n => n.dataset.clientMessageId === cid) : -1;
       const node = idx >= 0 ? this._pendingUser.splice(idx, 1)[0] : this._appendUser(message.content);
       delete node.dataset.queued;

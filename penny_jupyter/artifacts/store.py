@@ -22,14 +22,13 @@ import orjson
 from sqlalchemy import String, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from ..chat.conversations import new_id
-from ..errors import Conflict, Forbidden, NotFound, PennyError
-from ..sharing import PUBLISH, SHARE, Sharing, SharingService, permits, readable_artifact, require
+from ..errors import Conflict, NotFound, PennyError
+from ..sharing import PUBLISH, SHARE, Sharing, SharingService, needed, permits, readable_artifact, require
 from ..storage import Database
 from ..storage import schema as s
-from ..storage.database import utcnow
+from ..storage.database import new_id, utcnow
 from ..tenancy import Principal
-from ..tools.registry import ArtifactDraft
+from .draft import ArtifactDraft
 from .blobs import BlobStore
 
 
@@ -92,7 +91,7 @@ class ArtifactStore:
 
     def share(self, who: Principal, artifact_id: str, tenant: bool, users) -> dict[str, Any]:
         row = self._row(who, artifact_id, version=1)  # the author is the one who made version 1
-        self._sharing().set(who, "artifact", artifact_id, row.owner, tenant, users)
+        needed(self.sharing).set(who, "artifact", artifact_id, row.owner, tenant, users)
         return self.get(who, artifact_id)
 
     # ------------------------------------------------------------------ reads
@@ -107,6 +106,12 @@ class ArtifactStore:
         row = self._row(who, artifact_id, version, shared_by)
         require(who, action, row.author, "artifact", verb)
         return self._wire(who, [row])[0]
+
+    def export(self, who: Principal, artifact_id: str, fmt: str, version: int | None = None):
+        """A download of something the caller can read (exports.Export: body, media type, file name)."""
+        from .exports import export
+
+        return export(self.get(who, artifact_id, version), fmt)
 
     def versions(self, who: Principal, artifact_id: str) -> list[dict[str, Any]]:
         self._row(who, artifact_id)
@@ -207,10 +212,6 @@ class ArtifactStore:
         return {"canShare": self.sharing is not None and self.sharing.permits(who, SHARE, author),
                 "canPublish": permits(who, PUBLISH, author)}
 
-    def _sharing(self) -> SharingService:
-        if self.sharing is None:
-            raise Forbidden("sharing is not set up on this Penny")
-        return self.sharing
 
 
 # Built once: constructing SQLAlchemy statements per call cost more than running them.

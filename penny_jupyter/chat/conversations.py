@@ -8,23 +8,18 @@ not change answers Forbidden.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, Forbidden, NotFound
-from ..sharing import CHANGE, SHARE, Sharing, SharingService, readable, require
+from ..errors import Conflict, NotFound
+from ..sharing import CHANGE, SHARE, Sharing, SharingService, needed, readable, require
 from ..storage import Database
 from ..storage import schema as s
-from ..storage.database import utcnow
+from ..storage.database import new_id, utcnow
 from ..tenancy import Principal
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 @dataclass
@@ -57,6 +52,13 @@ class Message:
     client_message_id: str | None
     meta: dict[str, Any]
     created_at: str
+
+    def created_event(self) -> dict[str, Any]:
+        """Its `message.created` event, as stored for resume and sent live."""
+        from .. import protocol as wire
+
+        return wire.event(wire.MessageCreatedEvent, conversation_id=self.conversation_id, seq=self.seq,
+                          message=self.to_wire())
 
     def to_wire(self) -> dict[str, Any]:
         out = {"id": self.id, "conversationId": self.conversation_id, "seq": self.seq, "role": self.role,
@@ -129,7 +131,7 @@ class ConversationService:
 
     def share(self, who: Principal, conversation_id: str, tenant: bool, users) -> Conversation:
         conv = self.get(who, conversation_id)
-        self._sharing().set(who, "conversation", conversation_id, conv.owner, tenant, users)
+        needed(self.sharing).set(who, "conversation", conversation_id, conv.owner, tenant, users)
         return self.get(who, conversation_id)
 
     def rename(self, who: Principal, conversation_id: str, title: str) -> Conversation:
@@ -169,8 +171,7 @@ class ConversationService:
                     meta=msg.meta, created_at=now))
                 c.execute(s.events.insert().values(
                     tenant=who.tenant, conversation_id=conversation_id, seq=msg.seq, type="message.created",
-                    payload={"type": "message.created", "conversationId": conversation_id, "seq": msg.seq,
-                             "message": msg.to_wire()}))
+                    payload=msg.created_event()))
         except IntegrityError:
             raise Conflict(f"message {client_message_id!r} was already received", code="duplicate_message") from None
         return msg
@@ -224,11 +225,6 @@ class ConversationService:
     def _key(who: Principal, conversation_id: str):
         return and_(s.conversations.c.tenant == who.tenant, s.conversations.c.id == conversation_id,
                     s.conversations.c.owner == who.user)
-
-    def _sharing(self) -> SharingService:
-        if self.sharing is None:
-            raise Forbidden("sharing is not set up on this Penny")
-        return self.sharing
 
     def _with_sharing(self, who: Principal, convs: list[Conversation]) -> list[Conversation]:
         if self.sharing is None:

@@ -20,13 +20,15 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable
 
-from ..errors import PennyError
+from ..errors import ModelUnavailable, PennyError
 from ..models.backends import BuiltinBackend, ModelSelector
-from ..models.base import Clarify, Done, Model, ModelUnavailable, TextDelta, ToolCallRequest
+from ..models.base import Clarify, Done, Model, TextDelta, ToolCallRequest
+from .. import protocol as wire
 from ..protocol import MessageFrame
 from ..tenancy import Principal
 from ..tools.executor import Outcome, ToolExecutor
-from .conversations import ConversationService, new_id
+from ..storage.database import new_id
+from .conversations import ConversationService
 from .memory import compact_data, fit_history, schema_tokens
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -77,19 +79,25 @@ class ChatService:
 
     # ------------------------------------------------------------------ a chat message
     async def handle_message(self, who: Principal, frame: MessageFrame, emit: Emit) -> None:
-        conv = self.conversations.get_or_create(who, frame.conversation_id, title=_title(frame.content))
+        """A `message` frame of the chat socket."""
+        await self.ask(who, frame.conversation_id, frame.content, emit, client_message_id=frame.client_message_id,
+                       model=frame.model)
+
+    async def ask(self, who: Principal, conversation_id: str | None, content: str, emit: Emit, *,
+                  client_message_id: str | None = None, model: str | None = None) -> None:
+        """One message from a person and the whole turn that answers it, whichever transport brought it."""
+        conv = self.conversations.get_or_create(who, conversation_id, title=_title(content))
         # Stored before the model is asked anything: a failed turn never loses what the person wrote.
-        user_msg = self.conversations.append_message(who, conv.id, "user", frame.content,
-                                                     client_message_id=frame.client_message_id)
-        await emit({"type": "message.created", "conversationId": conv.id, "seq": user_msg.seq,
-                    "message": user_msg.to_wire()})
+        user_msg = self.conversations.append_message(who, conv.id, "user", content,
+                                                     client_message_id=client_message_id)
+        await emit(user_msg.created_event())
         turn = _Turn(self, who, conv.id, emit)
         key = (who.tenant, conv.id)
         task = asyncio.current_task()
         if task is not None:
             self._running[key] = task
         try:
-            await turn.run(frame.content, getattr(frame, "model", None))
+            await turn.run(content, model)
         except asyncio.CancelledError:
             await turn.finish("cancelled")
         except Exception:
@@ -125,15 +133,26 @@ class ChatService:
         self.executor.admit(who, call)  # RateLimited (with retry_after) before tool.started, too
         if conversation_id:
             self.conversations.get_or_create(who, conversation_id, title=f"{tool}")
-        send = _Recorder(self.conversations, who, conversation_id, emit)
-        await send({"type": "tool.started", "callId": call.call_id, "tool": call.tool.name,
-                    "params": call.params_dict})
-        outcome = await self.executor.run(who, call, conversation_id=conversation_id,
-                                          on_progress=_progress_sender(call, emit, conversation_id))
-        await send(_finished(outcome))
-        for art in outcome.artifacts:
-            await send({"type": "artifact", "artifact": art})
-        return outcome
+        return await run_reported(self.executor, who, call, _Recorder(self.conversations, who, conversation_id, emit))
+
+
+async def run_reported(executor: ToolExecutor, who: Principal, call, send: "_Recorder") -> Outcome:
+    """Run one call and tell the client as it goes: tool.started, tool.progress (live only), tool.finished,
+    then an `artifact` event per artifact it made. The same for a model's call and a direct one."""
+    await send(wire.event(wire.ToolStartedEvent, call_id=call.call_id, tool=call.tool.name, params=call.params_dict))
+    outcome = await executor.run(who, call, conversation_id=send.conversation_id,
+                                 on_progress=_progress_sender(call, send.emit, send.conversation_id))
+    error = None
+    if outcome.error:
+        error = outcome.error.to_dict()
+        if outcome.error.retry_after:
+            error["retryAfter"] = outcome.error.retry_after
+    await send(wire.event(wire.ToolFinishedEvent, call_id=call.call_id, tool=call.tool.name, ok=outcome.ok,
+                          duration_ms=outcome.duration_ms, error=error,
+                          artifact_id=outcome.artifacts[0]["id"] if outcome.artifacts else None))
+    for art in outcome.artifacts:
+        await send(wire.event(wire.ArtifactEvent, artifact=art))
+    return outcome
 
 
 class _Recorder:
@@ -172,7 +191,7 @@ class _Turn:
             if self.text and not text.startswith("\n"):
                 text = "\n\n" + text
         self.text.append(text)
-        await self.send({"type": "assistant.delta", "messageId": self.message_id, "text": text})
+        await self.send(wire.event(wire.AssistantDeltaEvent, message_id=self.message_id, text=text))
 
     async def run(self, content: str, override: str | None = None) -> None:
         chat = self.chat
@@ -251,14 +270,8 @@ class _Turn:
             return {"role": "tool", "tool_name": req.name,
                     "content": f"Error ({e.code}): {e.message}. Fix the call and try again, or answer without it.",
                     "penny": {"ok": False, "stage": "prepare", "tool": req.name, "error": e.to_dict()}}
-        await self.send({"type": "tool.started", "callId": call.call_id, "tool": call.tool.name,
-                         "params": call.params_dict})
-        outcome = await executor.run(self.who, call, conversation_id=self.conversation_id,
-                                     on_progress=_progress_sender(call, self.send.emit, self.conversation_id))
-        await self.send(_finished(outcome))
-        for art in outcome.artifacts:
-            self.artifact_ids.append(art["id"])
-            await self.send({"type": "artifact", "artifact": art})
+        outcome = await run_reported(executor, self.who, call, self.send)
+        self.artifact_ids.extend(a["id"] for a in outcome.artifacts)
         meta: dict[str, Any] = {"ok": outcome.ok, "stage": "run", "tool": call.tool.name}
         if outcome.ok and outcome.result is not None:
             meta["text"] = outcome.result.text
@@ -293,12 +306,9 @@ class _Turn:
             self.who, self.conversation_id, "assistant", content, status=status, message_id=self.message_id,
             meta=meta)
         # The stored message (already in the event log with its seq) goes out live too.
-        await self.send.emit({"type": "message.created", "conversationId": self.conversation_id, "seq": msg.seq,
-                              "message": msg.to_wire()})
-        done: dict[str, Any] = {"type": "assistant.done", "messageId": msg.id, "status": status}
-        if self.suggestions:
-            done["suggestions"] = self.suggestions
-        await self.send(done)
+        await self.send.emit(msg.created_event())
+        await self.send(wire.event(wire.AssistantDoneEvent, message_id=msg.id, status=status,
+                                   suggestions=self.suggestions or None))
 
 
 def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[[dict[str, Any]], Awaitable[None]]:
@@ -306,30 +316,15 @@ def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[
     resumes later wants the outcome (tool.finished), not the ticks."""
 
     async def send(event: dict[str, Any]) -> None:
-        payload: dict[str, Any] = {"type": "tool.progress", "callId": call.call_id, "tool": call.tool.name,
-                                   "elapsedMs": event.get("elapsedMs", 0), "output": event.get("output", "")}
-        if event.get("queuePosition") is not None:
-            payload["queuePosition"] = event["queuePosition"]
-        if conversation_id:
-            payload["conversationId"] = conversation_id
+        payload = wire.event(wire.ToolProgressEvent, call_id=call.call_id, tool=call.tool.name,
+                             elapsed_ms=event.get("elapsedMs", 0), output=event.get("output", ""),
+                             queue_position=event.get("queuePosition"), conversation_id=conversation_id or None)
         try:
             await emit(payload)
         except Exception:  # a socket gone away: the tool keeps running, its outcome is still stored
             log.debug("tool.progress not delivered", exc_info=True)
 
     return send
-
-
-def _finished(outcome: Outcome) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "tool.finished", "callId": outcome.call.call_id, "tool": outcome.call.tool.name,
-                             "ok": outcome.ok, "durationMs": outcome.duration_ms}
-    if outcome.artifacts:
-        event["artifactId"] = outcome.artifacts[0]["id"]
-    if outcome.error:
-        event["error"] = outcome.error.to_dict()
-        if outcome.error.retry_after:
-            event["error"]["retryAfter"] = outcome.error.retry_after
-    return event
 
 
 def _title(content: str) -> str:

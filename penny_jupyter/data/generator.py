@@ -11,6 +11,13 @@ process), so the same tenant always gets the same rows and different tenants dif
 Dates are generated as integer day offsets from `origin` (Jan 1 two years before end_date) and
 turned into DATE/TIMESTAMP by DuckDB, which is much cheaper than building pandas datetimes.
 
+`_build` calls one builder per table, in a fixed order: they share one random stream, so the order
+of their draws is what keeps a tenant's data the same from release to release. Arrays one table
+hands to the next (customers to subscriptions, MRR to invoices and spend, incidents to tickets)
+travel in small named tuples. The module is longer than ~400 lines on purpose: it is that one
+ordered pipeline over one stream and one vocabulary, and splitting it would scatter the draw
+order across modules that import each other's intermediate types.
+
 CLI: python -m penny_jupyter.data.generator --tenant demo --scale 1 --data-dir DIR [--as-of DATE]
 """
 
@@ -24,6 +31,7 @@ import time
 import uuid
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -132,13 +140,122 @@ class _Calendar:
         return rng.poisson(s * (total / s.sum()))
 
 
-def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, tuple[pd.DataFrame, list, list]]:
-    """Returns table -> (DataFrame, day-offset columns to turn into DATE, second-offset columns -> TIMESTAMP)."""
-    D = cal.n_days
-    tables: dict[str, tuple[pd.DataFrame, list, list]] = {}
-    tables["days"] = (pd.DataFrame({"day": np.arange(D), "dow": cal.dow, "is_weekend": cal.dow >= 5}), ["day"], [])
+# A table: (DataFrame, day-offset columns to turn into DATE, second-offset columns to turn into TIMESTAMP).
+_Table = tuple[pd.DataFrame, list, list]
 
-    # ---- customers: an installed base from before the window plus daily signups ------------------
+
+class _Customers(NamedTuple):
+    signup: np.ndarray  # day offset (negative: before the window)
+    seg: np.ndarray  # index into SEGMENTS
+    base_mrr: np.ndarray
+    churn: np.ndarray  # day offset the customer leaves (may lie beyond the window)
+    region: np.ndarray
+    segment: np.ndarray
+
+
+class _Plans(NamedTuple):
+    """Subscriptions before their MRR movements: one core plan per customer plus some add-ons."""
+    cust: np.ndarray  # customer index
+    start: np.ndarray
+    end: np.ndarray
+    base: np.ndarray  # starting MRR
+    plan: np.ndarray
+    churned: np.ndarray
+    id: np.ndarray
+
+
+class _Movements(NamedTuple):
+    """MRR events in (subscription, day, kind) order with the running subscription level."""
+    sub: np.ndarray
+    day: np.ndarray
+    delta: np.ndarray
+    level: np.ndarray
+    change_total: np.ndarray  # per subscription: sum of expansions and contractions
+
+
+class _Bills(NamedTuple):
+    inv_id: np.ndarray
+    cust: np.ndarray  # customer index
+    seg: np.ndarray
+    amount: np.ndarray
+    paid_day: np.ndarray
+    paid: np.ndarray
+
+
+class _Staff(NamedTuple):
+    hire: np.ndarray
+    term: np.ndarray
+    dept: np.ndarray
+    region: np.ndarray
+    salary: np.ndarray
+
+
+class _DealFlow(NamedTuple):
+    """Each deal's path through DEAL_STAGES: the day it entered every stage and how it closed."""
+    created: np.ndarray
+    seg: np.ndarray
+    region: np.ndarray
+    amount: np.ndarray
+    reached: np.ndarray  # 0 = Prospecting only ... 4 = Closed Won
+    enter: np.ndarray  # (deal, stage) -> day entered
+    won: np.ndarray
+    close_day: np.ndarray
+    closed: np.ndarray
+
+
+class _Incidents(NamedTuple):
+    day: np.ndarray
+    svc: np.ndarray  # index into SERVICES
+    sev: np.ndarray  # index into SEVERITIES
+    opened: np.ndarray  # second offsets
+    resolved: np.ndarray
+    is_resolved: np.ndarray
+
+
+_SERVICE_NAMES = np.array([s[0] for s in SERVICES])
+
+
+def _month_bounds(cal: _Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """Day offsets of the first and last day of every calendar month of the window."""
+    months = np.unique(cal.dates.astype("M8[M]"))
+    m_first = (months.astype("M8[D]") - cal.origin64).astype("int64")
+    m_last = ((months + 1).astype("M8[D]") - 1 - cal.origin64).astype("int64")
+    return m_first, m_last
+
+
+def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, _Table]:
+    """Returns table -> (DataFrame, day-offset columns to turn into DATE, second-offset columns -> TIMESTAMP).
+
+    The builders run in this order because they share one random stream: reordering them changes every
+    tenant's data."""
+    tables: dict[str, _Table] = {"days": _days(cal)}
+    tables["customers"], cust = _customers(rng, cal, scale)
+    plans = _plans(rng, cal, cust)
+    tables["mrr_events"], moves = _mrr_events(rng, cal, cust, plans)
+    tables["subscriptions"] = _subscriptions(plans, moves)
+    company_mrr = _company_mrr(cal, moves)
+    tables["invoices"], bills = _invoices(rng, cal, cust, plans, moves)
+    tables["payments"] = _payments(rng, cust, bills)
+    tables["employees"], staff = _employees(rng, cal, scale)
+    flow = _deal_flow(rng, cal, scale)
+    history, cur_stage = _deal_stage_history(cal, flow)
+    tables["deals"] = _deals(rng, flow, cur_stage, staff)
+    tables["deal_stage_history"] = history
+    tables["expenses"] = _expenses(rng, cal, scale, staff, company_mrr)
+    tables["incidents"], inc = _incidents(rng, cal, scale)
+    tables["services"] = _services()
+    tables["service_status_history"] = _service_status_history(cal, inc)
+    tables["support_tickets"] = _support_tickets(rng, cal, scale, cust, inc)
+    return tables
+
+
+def _days(cal: _Calendar) -> _Table:
+    return pd.DataFrame({"day": np.arange(cal.n_days), "dow": cal.dow, "is_weekend": cal.dow >= 5}), ["day"], []
+
+
+def _customers(rng, cal: _Calendar, scale: float) -> tuple[_Table, _Customers]:
+    """An installed base from before the window plus daily signups."""
+    D = cal.n_days
     n_target = max(40, _TARGET["customers"] * scale)
     daily = cal.counts(rng, n_target * 0.65, growth=0.38)
     new_days = np.repeat(np.arange(D), daily)
@@ -159,9 +276,15 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
         "customer_id": np.arange(1, n + 1), "name": names, "segment": cust_segment, "region": cust_region,
         "industry": _choice(rng, INDUSTRIES, n), "signup_date": signup, "churn_date": _nullable(churn, churned),
     })
-    tables["customers"] = (customers, ["signup_date", "churn_date"], [])
+    table = (customers, ["signup_date", "churn_date"], [])
+    return table, _Customers(signup, seg, base_mrr, churn, cust_region, cust_segment)
 
-    # ---- subscriptions: one core plan each, an add-on for some ------------------------------------
+
+def _plans(rng, cal: _Calendar, cust: _Customers) -> _Plans:
+    """One core plan each, an add-on for some; every subscription ends when the customer leaves."""
+    D = cal.n_days
+    signup, churn, base_mrr, seg = cust.signup, cust.churn, cust.base_mrr, cust.seg
+    n = len(signup)
     addon = rng.random(n) < 0.15
     addon_start = signup + rng.integers(30, 400, size=n)
     addon &= addon_start < np.minimum(churn, D)
@@ -174,8 +297,15 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     n_sub = len(sub_cust)
     sub_churned = sub_end < D
     sub_id = np.arange(1, n_sub + 1)
+    return _Plans(sub_cust, sub_start, sub_end, sub_base, plan, sub_churned, sub_id)
 
-    # ---- MRR movements: new, expansion, contraction, churn -----------------------------------------
+
+def _mrr_events(rng, cal: _Calendar, cust: _Customers, plans: _Plans) -> tuple[_Table, _Movements]:
+    """MRR movements: new, expansion, contraction, churn."""
+    D = cal.n_days
+    sub_cust, sub_start, sub_end, sub_base, sub_churned, sub_id = (
+        plans.cust, plans.start, plans.end, plans.base, plans.churned, plans.id)
+    n_sub = len(sub_cust)
     active_end = np.minimum(sub_end, D)
     active_days = active_end - sub_start
     k = np.where(active_days > 45, rng.poisson(np.maximum(active_days, 0) / 30.44 * 0.13), 0)
@@ -203,23 +333,37 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     e_sub, e_day, e_delta, e_kind = e_sub[order], e_day[order], e_delta[order], e_kind[order]
     e_level = pd.Series(e_delta).groupby(e_sub).cumsum().to_numpy()
     ec = sub_cust[e_sub]
-    tables["mrr_events"] = (pd.DataFrame({
+    table = (pd.DataFrame({
         "event_id": np.arange(1, len(e_sub) + 1), "subscription_id": sub_id[e_sub], "customer_id": ec + 1,
-        "day": e_day, "kind": e_kind, "mrr_delta": e_delta, "region": cust_region[ec], "segment": cust_segment[ec],
+        "day": e_day, "kind": e_kind, "mrr_delta": e_delta, "region": cust.region[ec], "segment": cust.segment[ec],
     }), ["day"], [])
-    sub_mrr_now = np.where(sub_churned, 0.0, sub_base + change_total)
-    tables["subscriptions"] = (pd.DataFrame({
-        "subscription_id": sub_id, "customer_id": sub_cust + 1, "plan": plan, "start_date": sub_start,
-        "end_date": _nullable(sub_end, sub_churned), "starting_mrr": sub_base, "current_mrr": sub_mrr_now,
-        "status": np.where(sub_churned, "cancelled", "active"),
+    return table, _Movements(e_sub, e_day, e_delta, e_level, change_total)
+
+
+def _subscriptions(plans: _Plans, moves: _Movements) -> _Table:
+    sub_mrr_now = np.where(plans.churned, 0.0, plans.base + moves.change_total)
+    return (pd.DataFrame({
+        "subscription_id": plans.id, "customer_id": plans.cust + 1, "plan": plans.plan, "start_date": plans.start,
+        "end_date": _nullable(plans.end, plans.churned), "starting_mrr": plans.base, "current_mrr": sub_mrr_now,
+        "status": np.where(plans.churned, "cancelled", "active"),
     }), ["start_date", "end_date"], [])
 
-    # Company MRR per day drives spend, so costs grow with the business.
+
+def _company_mrr(cal: _Calendar, moves: _Movements) -> np.ndarray:
+    """Company MRR per day: it drives spend, so costs grow with the business."""
+    D = cal.n_days
+    e_day, e_delta = moves.day, moves.delta
     in_win = (e_day >= 0) & (e_day < D)
     daily_delta = np.bincount(e_day[in_win], weights=e_delta[in_win], minlength=D)
-    company_mrr = e_delta[e_day < 0].sum() + np.cumsum(daily_delta)
+    return e_delta[e_day < 0].sum() + np.cumsum(daily_delta)
 
-    # ---- invoices (monthly, on the subscription anniversary) and payments --------------------------
+
+def _invoices(rng, cal: _Calendar, cust: _Customers, plans: _Plans, moves: _Movements) -> tuple[_Table, _Bills]:
+    """Monthly invoices on the subscription anniversary, billed at the subscription's MRR that day."""
+    D = cal.n_days
+    sub_cust, sub_start, sub_id = plans.cust, plans.start, plans.id
+    n_sub = len(sub_cust)
+    active_end = np.minimum(plans.end, D)
     start64 = cal.origin64 + sub_start
     m0 = start64.astype("M8[M]")
     dom = (start64 - m0.astype("M8[D]")).astype("int64")
@@ -234,12 +378,12 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     ok = (i_day >= 0) & (i_day < active_end[i_sub])
     i_sub, i_day = i_sub[ok], i_day[ok]
     # amount = subscription MRR on the billing day: latest event at or before it
-    key_ev = e_sub.astype("int64") * 100000 + (e_day + 5000)
+    key_ev = moves.sub.astype("int64") * 100000 + (moves.day + 5000)
     key_inv = i_sub.astype("int64") * 100000 + (i_day + 5000)
     pos = np.searchsorted(key_ev, key_inv, side="right") - 1
-    amount = e_level[pos]
+    amount = moves.level[pos]
     ic = sub_cust[i_sub]
-    iseg = seg[ic]
+    iseg = cust.seg[ic]
     n_inv = len(i_sub)
     terms = np.array([0, 15, 30])[iseg]
     delay = np.where(iseg == 0, rng.integers(0, 3, n_inv),
@@ -250,19 +394,26 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     due = i_day + terms
     status = np.where(paid, "paid", np.where(due < D - 1, "overdue", "open"))
     inv_id = np.arange(1, n_inv + 1)
-    tables["invoices"] = (pd.DataFrame({
+    table = (pd.DataFrame({
         "invoice_id": inv_id, "customer_id": ic + 1, "subscription_id": sub_id[i_sub], "issue_date": i_day,
-        "due_date": due, "amount": amount, "status": status, "region": cust_region[ic], "segment": cust_segment[ic],
+        "due_date": due, "amount": amount, "status": status, "region": cust.region[ic], "segment": cust.segment[ic],
     }), ["issue_date", "due_date"], [])
-    p_idx = np.flatnonzero(paid)
-    tables["payments"] = (pd.DataFrame({
-        "payment_id": np.arange(1, len(p_idx) + 1), "invoice_id": inv_id[p_idx], "customer_id": ic[p_idx] + 1,
-        "paid_date": paid_day[p_idx], "amount": amount[p_idx],
+    return table, _Bills(inv_id, ic, iseg, amount, paid_day, paid)
+
+
+def _payments(rng, cust: _Customers, bills: _Bills) -> _Table:
+    ic, iseg = bills.cust, bills.seg
+    p_idx = np.flatnonzero(bills.paid)
+    return (pd.DataFrame({
+        "payment_id": np.arange(1, len(p_idx) + 1), "invoice_id": bills.inv_id[p_idx], "customer_id": ic[p_idx] + 1,
+        "paid_date": bills.paid_day[p_idx], "amount": bills.amount[p_idx],
         "method": np.where(iseg[p_idx] == 0, "card", _choice(rng, ["ach", "wire"], len(p_idx))),
-        "region": cust_region[ic[p_idx]],
+        "region": cust.region[ic[p_idx]],
     }), ["paid_date"], [])
 
-    # ---- employees ---------------------------------------------------------------------------------
+
+def _employees(rng, cal: _Calendar, scale: float) -> tuple[_Table, _Staff]:
+    D = cal.n_days
     h_target = max(12, _TARGET["employees"] * scale)
     n_legacy = int(h_target * 0.60)
     hires = cal.counts(rng, h_target * 0.80, growth=0.45)
@@ -282,15 +433,19 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     region_factor = {"NA": 1.0, "EMEA": 0.85, "APAC": 0.7, "LATAM": 0.5}
     salary = np.round(np.array([dept_salary[d] for d in emp_dept]) * np.array([region_factor[r] for r in emp_region])
                       * rng.lognormal(0, 0.18, n_emp), -2)
-    tables["employees"] = (pd.DataFrame({
+    table = (pd.DataFrame({
         "employee_id": np.arange(1, n_emp + 1),
         "name": _strcat(_choice(rng, _FIRST, n_emp), " ", _choice(rng, _LAST, n_emp)),
         "department": emp_dept, "region": emp_region,
         "title": _strcat(emp_dept, np.where(rng.random(n_emp) < 0.15, " Manager", " Specialist")),
         "hire_date": hire, "termination_date": _nullable(term, termed), "salary": salary,
     }), ["hire_date", "termination_date"], [])
+    return table, _Staff(hire, term, emp_dept, emp_region, salary)
 
-    # ---- deals and their stage history --------------------------------------------------------------
+
+def _deal_flow(rng, cal: _Calendar, scale: float) -> _DealFlow:
+    """Deals created daily; each advances stage by stage until it is lost or won."""
+    D = cal.n_days
     dcount = cal.counts(rng, max(30, _TARGET["deals"] * scale), growth=0.40)
     d_created = np.repeat(np.arange(D), dcount)
     n_deal = len(d_created)
@@ -306,7 +461,14 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     lost_day = last_enter + np.ceil(rng.gamma(2.0, 6, n_deal)).astype("int64")
     close_day = np.where(won, last_enter, lost_day)
     closed = close_day < D
-    # stage history: each reached stage that has happened by end_date, plus Closed Lost
+    return _DealFlow(d_created, d_seg, d_region, d_amount, reached, enter, won, close_day, closed)
+
+
+def _deal_stage_history(cal: _Calendar, flow: _DealFlow) -> tuple[_Table, np.ndarray]:
+    """Each reached stage that has happened by end_date, plus Closed Lost; -> (table, current stage per deal)."""
+    D = cal.n_days
+    reached, enter, won, close_day, closed = flow.reached, flow.enter, flow.won, flow.close_day, flow.closed
+    n_deal = len(flow.created)
     h_rows = np.repeat(np.arange(n_deal), reached + 1)
     h_stage_i = np.arange(len(h_rows)) - np.repeat(np.cumsum(reached + 1) - (reached + 1), reached + 1)
     h_day = enter[h_rows, h_stage_i]
@@ -325,26 +487,36 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     last_of = np.r_[h_rows[1:] != h_rows[:-1], True]
     cur_stage = np.empty(n_deal, dtype=object)
     cur_stage[h_rows[last_of]] = h_stage[last_of]
-    sales_reps = np.flatnonzero(emp_dept == "Sales") + 1
     deal_id = np.arange(1, n_deal + 1)
-    tables["deals"] = (pd.DataFrame({
+    table = (pd.DataFrame({
+        "deal_id": deal_id[h_rows], "stage": h_stage, "stage_order": h_order_i, "entered_date": h_day,
+    }), ["entered_date"], [])
+    return table, cur_stage
+
+
+def _deals(rng, flow: _DealFlow, cur_stage: np.ndarray, staff: _Staff) -> _Table:
+    n_deal = len(flow.created)
+    d_seg = flow.seg
+    sales_reps = np.flatnonzero(staff.dept == "Sales") + 1
+    deal_id = np.arange(1, n_deal + 1)
+    return (pd.DataFrame({
         "deal_id": deal_id,
         "name": _strcat(_choice(rng, _NAME_A, n_deal), " ", _choice(rng, _NAME_B, n_deal), " - ",
                         np.asarray(["Starter", "Growth", "Enterprise"])[d_seg]),
-        "region": d_region, "segment": np.asarray(SEGMENTS)[d_seg],
+        "region": flow.region, "segment": np.asarray(SEGMENTS)[d_seg],
         "source": _choice(rng, ["Inbound", "Outbound", "Partner"], n_deal, p=(.5, .35, .15)),
         "owner_id": sales_reps[rng.integers(0, len(sales_reps), n_deal)] if len(sales_reps) else 0,
-        "amount": d_amount, "stage": cur_stage.astype(str), "created_date": d_created,
-        "close_date": _nullable(close_day, closed), "is_closed": closed, "is_won": won & closed,
+        "amount": flow.amount, "stage": cur_stage.astype(str), "created_date": flow.created,
+        "close_date": _nullable(flow.close_day, flow.closed), "is_closed": flow.closed, "is_won": flow.won & flow.closed,
     }), ["created_date", "close_date"], [])
-    tables["deal_stage_history"] = (pd.DataFrame({
-        "deal_id": deal_id[h_rows], "stage": h_stage, "stage_order": h_order_i, "entered_date": h_day,
-    }), ["entered_date"], [])
 
-    # ---- expenses: payroll lines per employee-month, plus operating lines that scale with MRR ------
-    months = np.unique(cal.dates.astype("M8[M]"))
-    m_first = (months.astype("M8[D]") - cal.origin64).astype("int64")
-    m_last = ((months + 1).astype("M8[D]") - 1 - cal.origin64).astype("int64")
+
+def _expenses(rng, cal: _Calendar, scale: float, staff: _Staff, company_mrr: np.ndarray) -> _Table:
+    """Payroll lines per employee and pay day, plus operating lines that scale with MRR."""
+    D = cal.n_days
+    hire, term, salary, emp_dept = staff.hire, staff.term, staff.salary, staff.dept
+    n_emp = len(hire)
+    m_first, m_last = _month_bounds(cal)
     # semi-monthly payroll (15th and last day) so month-to-date spend compares like with like
     pay_days = np.sort(np.concatenate([m_first + 14, m_last]))
     pay_days = pay_days[pay_days < D]
@@ -375,7 +547,7 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     revenue_total = float(company_mrr.sum() / 30.44)
     x_amt = np.round(x_amt * (0.68 * revenue_total / max(x_amt.sum(), 1.0)), 2)
     x_region = _choice(rng, REGIONS, nx, p=(.5, .27, .15, .08))
-    tables["expenses"] = (pd.DataFrame({
+    return (pd.DataFrame({
         "expense_id": np.arange(1, len(pe) + nx + 1),
         "day": np.concatenate([pay_days[pm], x_day]),
         "department": np.concatenate([pay_dept, np.asarray(DEPARTMENTS)[x_dept_i]]),
@@ -385,15 +557,17 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
         "amount": np.concatenate([pay_amt, x_amt]),
         # support staff serve existing customers, so their pay is cost of revenue
         "is_cogs": np.concatenate([pay_dept == "Support", x_cogs]),
-        "region": np.concatenate([emp_region[pe], x_region]),
+        "region": np.concatenate([staff.region[pe], x_region]),
     }), ["day"], [])
 
-    # ---- incidents and service status ------------------------------------------------------------
+
+def _incidents(rng, cal: _Calendar, scale: float) -> tuple[_Table, _Incidents]:
+    D = cal.n_days
     inc_rate = 0.5 * min(1.0, 0.35 + scale)
     ic_count = rng.poisson(inc_rate * cal.weekly / cal.weekly.mean())
     ic_day = np.repeat(np.arange(D), ic_count)
     n_inc = len(ic_day)
-    svc_names = np.array([s[0] for s in SERVICES])
+    svc_names = _SERVICE_NAMES
     ic_svc = rng.choice(len(SERVICES), n_inc, p=np.array([3, 3, 2, 2, 2, 2, 1, 1, 2, 2]) / 20)
     ic_sev = rng.choice(4, n_inc, p=(.02, .10, .35, .53))
     opened = ic_day * 86400 + rng.integers(0, 86400, n_inc)
@@ -420,20 +594,29 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     title_tpl = np.array(["outage of {s}", "degraded performance on {s}", "elevated error rate in {s}",
                           "latency spike in {s}"])
     titles = np.array([title_tpl[sv].format(s=svc_names[s]).capitalize() for sv, s in zip(ic_sev, ic_svc)])
-    tables["incidents"] = (pd.DataFrame({
+    table = (pd.DataFrame({
         "incident_id": np.arange(1, n_inc + 1), "service": svc_names[ic_svc], "severity": np.asarray(SEVERITIES)[ic_sev],
         "title": titles, "opened_at": opened, "resolved_at": _nullable(resolved, is_resolved),
         "downtime_minutes": downtime.astype("int64"), "region": _choice(rng, REGIONS, n_inc, p=(.5, .27, .15, .08)),
         "root_cause": _choice(rng, ["deploy", "capacity", "dependency", "config", "hardware"], n_inc),
         "status": np.where(is_resolved, "resolved", "open"),
     }), [], ["opened_at", "resolved_at"])
-    tables["services"] = (pd.DataFrame({
-        "service_id": np.arange(1, len(SERVICES) + 1), "name": svc_names,
+    return table, _Incidents(ic_day, ic_svc, ic_sev, opened, resolved, is_resolved)
+
+
+def _services() -> _Table:
+    return (pd.DataFrame({
+        "service_id": np.arange(1, len(SERVICES) + 1), "name": _SERVICE_NAMES,
         "tier": [s[1] for s in SERVICES], "owner_department": [s[2] for s in SERVICES],
     }), [], [])
-    # status history: operational from the start, monthly maintenance, outages/degradations for sev1/sev2
+
+
+def _service_status_history(cal: _Calendar, inc: _Incidents) -> _Table:
+    """Operational from the start, monthly maintenance, outages/degradations for sev1/sev2."""
+    D = cal.n_days
+    ic_svc, ic_sev, opened, resolved, is_resolved = inc.svc, inc.sev, inc.opened, inc.resolved, inc.is_resolved
     s_rows = [(i, 0, "operational", 0) for i in range(len(SERVICES))]
-    maint_days = m_first
+    maint_days, _ = _month_bounds(cal)
     for i in range(len(SERVICES)):
         for md in maint_days + 9 + i:  # staggered maintenance windows, 02:00-02:30
             if md < D and md * 86400 + 9000 < D * 86400:
@@ -444,19 +627,23 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
         if is_resolved[j]:
             s_rows.append((int(ic_svc[j]), int(resolved[j]), "operational", j + 1))
     sh = pd.DataFrame(s_rows, columns=["svc", "changed_at", "status", "incident_id"]).sort_values(["svc", "changed_at"], kind="stable")
-    tables["service_status_history"] = (pd.DataFrame({
-        "service": svc_names[sh["svc"].to_numpy()], "changed_at": sh["changed_at"].to_numpy(),
+    return (pd.DataFrame({
+        "service": _SERVICE_NAMES[sh["svc"].to_numpy()], "changed_at": sh["changed_at"].to_numpy(),
         "status": sh["status"].to_numpy().astype(str),
         "incident_id": _nullable(sh["incident_id"].to_numpy(), sh["incident_id"].to_numpy() > 0),
     }), [], ["changed_at"])
 
-    # ---- support tickets: proportional to the customer base, with bursts on big incident days -------
+
+def _support_tickets(rng, cal: _Calendar, scale: float, cust: _Customers, inc: _Incidents) -> _Table:
+    """Proportional to the customer base, with bursts on big incident days."""
+    D = cal.n_days
+    signup = cust.signup
     order_c = np.argsort(signup, kind="stable")
     signed_by_day = np.searchsorted(np.sort(signup), np.arange(D), side="right")
     base_w = signed_by_day * cal.weekly
     t_counts = rng.poisson(base_w * (max(50, _TARGET["tickets"] * scale) / base_w.sum()))
-    for j in np.flatnonzero(ic_sev <= 1):
-        t_counts[ic_day[j]] += rng.poisson((60 if ic_sev[j] == 0 else 15) * max(scale, 0.1))
+    for j in np.flatnonzero(inc.sev <= 1):
+        t_counts[inc.day[j]] += rng.poisson((60 if inc.sev[j] == 0 else 15) * max(scale, 0.1))
     t_day = np.repeat(np.arange(D), t_counts)
     nt = len(t_day)
     t_cust = order_c[(rng.random(nt) * np.maximum(signed_by_day[t_day], 1)).astype("int64")]
@@ -466,7 +653,7 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
     t_done = t_res < D * 86400
     csat = rng.choice(5, nt, p=(.04, .06, .15, .35, .40)) + 1
     has_csat = t_done & (rng.random(nt) < 0.35)
-    tables["support_tickets"] = (pd.DataFrame({
+    return (pd.DataFrame({
         "ticket_id": np.arange(1, nt + 1), "customer_id": t_cust + 1, "opened_at": t_open,
         "resolved_at": _nullable(t_res, t_done),
         "first_response_minutes": np.round(rng.lognormal(np.log(np.array([240, 120, 45, 15])[t_prio_i]), 0.7)).astype("int64"),
@@ -474,9 +661,8 @@ def _build(rng: np.random.Generator, cal: _Calendar, scale: float) -> dict[str, 
         "channel": _choice(rng, ["email", "chat", "phone", "web"], nt, p=(.4, .35, .1, .15)),
         "category": _choice(rng, ["billing", "bug", "how-to", "feature request", "account"], nt, p=(.15, .3, .3, .1, .15)),
         "status": np.where(t_done, "resolved", "open"), "csat": _nullable(csat, has_csat),
-        "region": cust_region[t_cust], "segment": cust_segment[t_cust],
+        "region": cust.region[t_cust], "segment": cust.segment[t_cust],
     }), [], ["opened_at", "resolved_at"])
-    return tables
 
 
 FACT_TABLES = ("customers", "subscriptions", "mrr_events", "deals", "deal_stage_history", "invoices", "payments",

@@ -39,21 +39,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import PennyError, Unavailable
+from ..errors import SourceConfigError, SourceUnavailable
 
 CHECK_SECONDS = 300.0  # how often ensure() looks for changed source files
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-class SourceUnavailable(Unavailable):
-    code = "source_unavailable"
-
-
-class SourceConfigError(PennyError):
-    """tenant_sources is wrong: the admin, not the caller, has to fix it."""
-
-    code, status = "source_config", 500
 
 
 def _is_s3(path: str) -> bool:

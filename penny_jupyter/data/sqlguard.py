@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..errors import InvalidParams
+from ..errors import SqlRefused
 
 MAX_QUERY_CHARS = 20_000
 
@@ -72,12 +72,6 @@ _PATHLIKE = re.compile(r"[./\\:*?~]")
 _SYSTEM_VIEW = re.compile(r"^(duckdb_|pragma_|sqlite_)", re.I)
 
 FIX = "run_sql only reads the tables of your own warehouse: write a single SELECT (or WITH ... SELECT) over them"
-
-
-class SqlRefused(InvalidParams):
-    """A query run_sql will not run; the message says why and what to do instead."""
-
-    code = "sql_refused"
 
 
 def _refuse(why: str, fix: str = FIX) -> SqlRefused:

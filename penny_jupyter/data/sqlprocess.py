@@ -4,7 +4,7 @@ DuckDB's `interrupt()` is only looked at between chunks of work: one scalar call
 `lpad('x', 2000000000, 'a')` runs to its end (53 s here) whatever the timer says, and the memory it
 takes is not counted by `memory_limit`. So `run_sql` does not run in the server: each query goes to a
 child (`python -m penny_jupyter.data.sqlprocess <warehouse>`) that holds the tenant's file read-only
-on the same locked connection as the server's (`warehouse._open_locked`), and the parent, waiting
+on the same locked connection as the server's (`lockdown.open_locked`), and the parent, waiting
 for the reply, kills the child with SIGKILL when the query outlives its timeout, when the child's
 resident memory passes the warehouse's limit (plus a margin for Python and DuckDB themselves), or
 when the call is cancelled. A killed child takes all of its memory with it; the server's own
@@ -17,7 +17,8 @@ server paths are blanked out of what it sends back (cells and error messages ali
 
 Wire between the two: a 4-byte big-endian length, then orjson. Parent -> child `{"sql", "limit"}`;
 child -> parent first `{"ready": <database name>}`, then per query `{"columns": [[name, type]...],
-"rows": [[...]...], "truncated"}` or `{"error": <kind>, "message"}`.
+"rows": [[...]...], "truncated"}` or `{"error": <kind>, "message"}`. Both sides live in this one
+module (about 400 lines) so that the wire between them is written once.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def parse_bytes(text: str) -> int:
 def _serve(path: str, threads: int, memory_limit: str) -> None:
     import orjson
 
-    from .warehouse import _open_locked
+    from .lockdown import open_locked
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
 
@@ -264,7 +265,7 @@ def _serve(path: str, threads: int, memory_limit: str) -> None:
 
     redact = _Redactor(path)
     try:
-        conn = _open_locked(Path(path), threads=threads, memory_limit=memory_limit)
+        conn = open_locked(Path(path), threads=threads, memory_limit=memory_limit)
         catalog = conn.execute("SELECT current_database()").fetchone()[0]
     except Exception as e:  # the file is gone, locked, not DuckDB...
         return send({"error": "unavailable", "message": redact(str(getattr(e, "message", e)))})
@@ -397,6 +398,20 @@ def _cell(v: Any) -> Any:
     return str(v)
 
 
+def _die_with_parent() -> None:
+    """A server killed outright (SIGKILL, OOM) never gets to stop its children: each one watches for it
+    and ends itself, whatever query it is in the middle of."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="penny-sql-parent").start()
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the server's terminal is the server's
+    _die_with_parent()
     _serve(sys.argv[1], int(sys.argv[2]), sys.argv[3])

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..errors import RateLimited
+from ..errors import RateLimited, SourceUnavailable
+from .lockdown import open_locked
 from ..tenancy import Principal, check_tenant_name
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Warehouses:
         if "duckdb" in source:
             p = Path(source["duckdb"]).expanduser()
             if not p.is_file():
-                raise sources.SourceUnavailable(
+                raise SourceUnavailable(
                     f"the warehouse file for tenant {tenant!r} ({p}) does not exist; check tenant_sources "
                     "in the Penny config", retry_after=30)
             return p
@@ -118,7 +119,7 @@ class Warehouses:
             if conn is None or self._conn_paths.get(tenant) != p:
                 if conn is not None:  # its own data was rebuilt: new cursors read the new file
                     self._retired.append(conn)  # in-flight queries finish on the old one
-                conn = _open_locked(p, threads=self.config.kpi_query_threads,
+                conn = open_locked(p, threads=self.config.kpi_query_threads,
                                     memory_limit=self.config.warehouse_memory_limit)
                 self._conns[tenant] = conn
                 self._conn_paths[tenant] = p
@@ -187,24 +188,3 @@ def _demo_end_date(path: Path):
             return conn.execute("SELECT max(end_date) FROM warehouse_info").fetchone()[0]
         except duckdb.Error:
             return None
-
-
-def _open_locked(path: Path, *, threads: int, memory_limit: str = "1GB") -> "duckdb.DuckDBPyConnection":
-    import duckdb
-
-    from .sources import SourceUnavailable
-
-    try:
-        conn = duckdb.connect(str(path), read_only=True, config={
-            "enable_external_access": False,
-            "autoload_known_extensions": False,
-            "autoinstall_known_extensions": False,
-            "allow_community_extensions": False,
-            "threads": max(1, int(threads)),
-            "memory_limit": memory_limit,
-        })
-    except duckdb.Error as e:  # not a DuckDB file, a newer format, locked by a writer elsewhere...
-        msg = " ".join(str(e).split())[:300]
-        raise SourceUnavailable(f"the warehouse file {path} cannot be opened: {msg}", retry_after=30) from None
-    conn.execute("SET lock_configuration = true")
-    return conn

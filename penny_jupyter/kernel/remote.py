@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..errors import NotFound, PennyError, Unavailable, rebuild
+from ..signing import KERNEL_HEADER
 
-TOKEN_HEADER = "X-Penny-Token"
 CALL_TIMEOUT = 60.0   # a plain read; the first call of a server may also build its engine
 TOOL_TIMEOUT = 300.0  # a tool call, or the quiet between two events of a turn: above the server's own tool timeouts
 CONNECT_TIMEOUT = 5.0  # loopback: it answers at once or not at all
@@ -57,7 +57,7 @@ class RemoteSession:
         self.url = url if url.endswith("/") else url + "/"
         self._token = token
         # trust_env=False: a loopback call never goes through an HTTP(S)_PROXY from the environment.
-        self._http = httpx.Client(base_url=self.url + "penny/api/", headers={TOKEN_HEADER: token}, trust_env=False,
+        self._http = httpx.Client(base_url=self.url + "penny/api/", headers={KERNEL_HEADER: token}, trust_env=False,
                                   timeout=httpx.Timeout(CALL_TIMEOUT, connect=CONNECT_TIMEOUT))
         self._tools: set[str] | None = None
         self.conversation_id: str | None = None
@@ -160,7 +160,7 @@ class RemoteSession:
 
         ws_url = "ws" + self.url[len("http"):] + "penny/ws"
         try:
-            return websocket.create_connection(ws_url, header=[f"{TOKEN_HEADER}: {self._token}"],
+            return websocket.create_connection(ws_url, header=[f"{KERNEL_HEADER}: {self._token}"],
                                                timeout=TOOL_TIMEOUT, suppress_origin=True, http_no_proxy=["*"])
         except websocket.WebSocketBadStatusException as e:
             raise _error(e.status_code, e.resp_body or b"") from None

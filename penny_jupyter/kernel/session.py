@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from ..engine import Engine
 from ..errors import NotFound, Unavailable
 from ..settings import PennyConfig
-from ..tenancy import Principal
+from ..tenancy import owner_of_server
 
 _DONE = object()
 
@@ -58,8 +58,7 @@ class LocalSession:
     def __init__(self, config: PennyConfig | None = None) -> None:
         self.engine = Engine(config or PennyConfig())
         cfg = self.engine.config
-        self.principal = Principal(user=cfg.single_user_name, tenant=cfg.default_tenant,
-                                   roles=frozenset({"member", "admin"}))
+        self.principal = owner_of_server(cfg)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="penny")
         self.conversation_id: str | None = None
 
@@ -102,15 +101,12 @@ class LocalSession:
         """Ask Penny; yields the turn's events (assistant.delta, tool.started, artifact, ...) on the
         caller's thread as they happen. The turn runs on the session's thread. Closing the iterator
         early (KeyboardInterrupt in the cell) cancels the turn; what streamed so far is stored."""
-        from ..protocol import MessageFrame
-
         conv = conversation_id or self.conversation_id
         if conv is not None:
             try:
                 self.engine.conversations.get(self.principal, conv)
             except NotFound:  # deleted in the sidebar meanwhile: start a new one
                 conv = None
-        frame = MessageFrame(type="message", content=text, conversation_id=conv)
         events: queue.Queue = queue.Queue()
         running: dict[str, Any] = {}
 
@@ -119,7 +115,7 @@ class LocalSession:
 
         async def turn() -> None:
             running["loop"], running["task"] = asyncio.get_running_loop(), asyncio.current_task()
-            await self.engine.chat.handle_message(self.principal, frame, emit)
+            await self.engine.chat.ask(self.principal, conv, text, emit)
 
         def work() -> None:
             try:

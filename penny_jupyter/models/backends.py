@@ -26,7 +26,7 @@ from .ollama import OllamaBackend, host_of, probe
 
 if TYPE_CHECKING:
     from ..settings import PennyConfig
-    from ..tools.registry import Tool
+    from ..tools.base import Tool
 
 BUILTIN = "builtin"
 PROBE_TIMEOUT = 1.0

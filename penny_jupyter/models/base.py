@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol, Union, runtime_checkable
 
-from ..errors import Unavailable
 
 if TYPE_CHECKING:
-    from ..tools.registry import Tool
+    from ..tools.base import Tool
 
 
 @dataclass
@@ -52,13 +51,6 @@ class Model(Protocol):
     def stream(self, messages: list[dict[str, Any]], tools: list["Tool"]) -> AsyncIterator[ModelEvent]:
         """An async generator of ModelEvents; raises ModelUnavailable with a sentence when it cannot answer."""
         ...
-
-
-class ModelUnavailable(Unavailable):
-    """The model could not answer (server down, model not pulled, timeout, stream broken, tool loop).
-    The message is one sentence a person can act on; the turn falls back to the built-in router."""
-
-    code = "model_unavailable"
 
 
 # ------------------------------------------------------------------ tool schemas for function calling

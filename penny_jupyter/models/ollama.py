@@ -13,11 +13,12 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from .base import Done, ModelEvent, ModelUnavailable, TextDelta, ToolCallRequest, tool_schema
+from ..errors import ModelUnavailable
+from .base import Done, ModelEvent, TextDelta, ToolCallRequest, tool_schema
 
 if TYPE_CHECKING:
     from ..settings import PennyConfig
-    from ..tools.registry import Tool
+    from ..tools.base import Tool
 
 log = logging.getLogger("penny.models")
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from sqlalchemy import create_engine, event
 
 from .migrations import migrate
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id for a row: `conv_<20 hex>`, `msg_...`, `art_...`."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
 def utcnow() -> str:

@@ -13,11 +13,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import jsonable, validate_dashboard
-from ..data import catalog
+from ..data import catalog, queries
 from ..data.periods import Period, resolve_period
 from ..errors import NotFound
 from .kpis import metric_widget
-from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 Slug = Literal["company-health", "sales-funnel", "ops-incidents", "finance-snapshot"]
 
@@ -114,15 +114,15 @@ def _figure(kind: str, title: str, traces: list[dict[str, Any]], **layout: Any) 
     return fig.to_plotly_json()
 
 
-def _chart(cur, w: dict, period: Period, values: dict[str, catalog.MetricValue]) -> dict[str, Any]:
+def _chart(cur, w: dict, period: Period, values: dict[str, queries.MetricValue]) -> dict[str, Any]:
     kind, title, src = w["kind"], w["title"], w["source"]
     if src == "funnel":
-        rows = catalog.run_query(cur, "deal_funnel", period)
+        rows = queries.run_query(cur, "deal_funnel", period)
         traces = [{"y": [r["stage"] for r in rows], "x": [int(r["deals"]) for r in rows],
                    "textinfo": "value+percent initial", "name": "Deals"}]
     elif src == "breakdown":
         m = catalog.get_metric(w["metric"])
-        rows = catalog.breakdown(cur, m.name, w["by"], period)
+        rows = queries.breakdown(cur, m.name, w["by"], period)
         labels, vals = [str(k) for k, _ in rows], [v for _, v in rows]
         if w["by"] == "severity":  # severities read best in their own order
             pairs = sorted(zip(labels, vals))
@@ -131,7 +131,7 @@ def _chart(cur, w: dict, period: Period, values: dict[str, catalog.MetricValue])
                   else [{"x": labels, "y": vals, "name": m.label}])
     elif src == "monthly":
         m = catalog.get_metric(w["metric"])
-        rows = catalog.monthly(cur, m.name, period.end, 12)
+        rows = queries.monthly(cur, m.name, period.end, 12)
         traces = [{"x": [d.isoformat() for d, _ in rows], "y": [v for _, v in rows], "name": m.label}]
         if kind == "line":
             traces[0]["mode"] = "lines+markers"
@@ -157,7 +157,7 @@ def _running(series: list) -> list[float]:
     return out
 
 
-def _gauge(w: dict, values: dict[str, catalog.MetricValue]) -> dict[str, Any]:
+def _gauge(w: dict, values: dict[str, queries.MetricValue]) -> dict[str, Any]:
     mv = values[w["metric"]]
     d = mv.to_dict()
     return {"type": "gauge", "title": d["label"], "value": d["value"], "formatted": d["formatted"],
@@ -166,7 +166,7 @@ def _gauge(w: dict, values: dict[str, catalog.MetricValue]) -> dict[str, Any]:
 
 def _timeline(cur, w: dict, period: Period) -> dict[str, Any]:
     events = []
-    for r in catalog.run_query(cur, "incident_timeline", period):
+    for r in queries.run_query(cur, "incident_timeline", period):
         if r["resolved_at"] is not None:
             hours = (r["resolved_at"] - r["opened_at"]).total_seconds() / 3600
             state = f"resolved in {hours:.1f} h"
@@ -180,14 +180,14 @@ def _timeline(cur, w: dict, period: Period) -> dict[str, Any]:
 
 def _grid(cur, w: dict, period: Period) -> dict[str, Any]:
     items = []
-    for r in catalog.run_query(cur, "service_status", period):
+    for r in queries.run_query(cur, "service_status", period):
         n = r["incidents"]
         detail = f"{n} incident{'s' if n != 1 else ''}, {int(r['downtime_minutes'])} min downtime this period"
         items.append({"name": r["name"], "status": r["status"], "detail": detail})
     return {"type": "grid", "title": w["title"], "items": items}
 
 
-def build_dashboard(cur, slug: str, period: Period) -> tuple[dict[str, Any], list[catalog.MetricValue]]:
+def build_dashboard(cur, slug: str, period: Period) -> tuple[dict[str, Any], list[queries.MetricValue]]:
     tpl = TEMPLATES.get(slug)
     if tpl is None:
         raise NotFound(f"unknown dashboard {slug!r}; available dashboards: {', '.join(TEMPLATES)}",
@@ -198,7 +198,7 @@ def build_dashboard(cur, slug: str, period: Period) -> tuple[dict[str, Any], lis
         if w["type"] in ("metric", "gauge") or w.get("source") == "daily":
             if w["metric"] not in names:
                 names.append(w["metric"])
-    res = catalog.compute_metrics(cur, names, period)
+    res = queries.compute_metrics(cur, names, period)
     values = {mv.metric.name: mv for mv in res.values}
     widgets: list[dict[str, Any]] = []
     for w in tpl["widgets"]:
@@ -211,7 +211,7 @@ def build_dashboard(cur, slug: str, period: Period) -> tuple[dict[str, Any], lis
             widgets.append(_chart(cur, w, period, values))
         elif t == "table":
             widgets.append({"type": "table", "title": w["title"], "columns": w["columns"],
-                            "rows": catalog.run_query(cur, w["source"], period)})
+                            "rows": queries.run_query(cur, w["source"], period)})
         elif t == "timeline":
             widgets.append(_timeline(cur, w, period))
         elif t == "grid":

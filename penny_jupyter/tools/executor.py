@@ -20,12 +20,13 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import InvalidParams, NotFound, PennyError, RateLimited, ToolTimeout
+from ..errors import InvalidParams, NotFound, PennyError, RateLimited, ToolTimeout, TransientError
 from ..protocol import describe_validation_error
 from ..tenancy import Principal
 from .audit import AuditLog, digest_params
 from .ratelimit import ToolRateLimiter
-from .registry import Tool, ToolContext, ToolRegistry, ToolResult, TransientError
+from .base import Tool, ToolContext, ToolResult
+from .registry import ToolRegistry
 
 __all__ = ["Call", "Outcome", "ToolExecutor", "TransientError"]
 

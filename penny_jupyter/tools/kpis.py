@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import jsonable
-from ..data.catalog import KPI_METRICS, MetricValue, compute_metrics, resolve_unit
+from ..data.catalog import KPI_METRICS, resolve_unit
+from ..data.queries import MetricValue, compute_metrics
 from ..data.periods import Period, resolve_period
-from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 
 class KpiParams(BaseModel):

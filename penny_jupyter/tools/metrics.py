@@ -1,6 +1,6 @@
 """query_metric and describe_data: any catalog metric over any period, sliced; and what the data holds.
 
-Every number comes from the metrics catalog (`data.catalog.query_metric`, one DuckDB query per call);
+Every number comes from the metrics catalog (`data.slicing.query_metric`, one DuckDB query per call);
 this module validates parameters, shapes rows and builds chart/table artifacts. No SQL lives here.
 """
 
@@ -12,10 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import format_number, jsonable
-from ..data import catalog
+from ..data import catalog, formatting, queries, slicing
 from ..data.periods import PERIOD_FORMS, Period, parse_period, year_earlier
 from ..errors import InvalidParams, NotFound
-from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 Grain = Literal["day", "week", "month", "quarter"]
 
@@ -57,7 +57,7 @@ def _resolve(ctx: ToolContext, p: QueryMetricParams) -> tuple[catalog.Metric, Pe
         if "customer" not in m.dimensions:
             raise InvalidParams(f"top needs `by` for {m.label}; it can be cut by {', '.join(m.dimensions) or 'nothing'}")
         by = "customer"
-    grain = p.grain if (p.grain or by) else catalog.default_grain(period)
+    grain = p.grain if (p.grain or by) else slicing.default_grain(period)
     return m, period, grain, by
 
 
@@ -65,7 +65,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
     m, period, grain, by = _resolve(ctx, p)
     filters = {k.strip().lower(): _canonical(k.strip().lower(), v) for k, v in (p.filters or {}).items()}
     cur = ctx.warehouse()
-    res = catalog.query_metric(cur, m.name, period, grain=grain, by=by, top=p.top, filters=filters,
+    res = slicing.query_metric(cur, m.name, period, grain=grain, by=by, top=p.top, filters=filters,
                                compare=p.compare != "none")
     if filters and by and not res.groups or filters and not by and _empty(res):
         _explain_empty_filter(cur, m, filters)
@@ -122,14 +122,14 @@ def _canonical(dim: str, value: str) -> str:
     return next((k for k in catalog.DIMENSION_VALUES.get(dim, ()) if k.lower() == str(value).strip().lower()), value)
 
 
-def _empty(res: catalog.MetricSlice) -> bool:
+def _empty(res: slicing.MetricSlice) -> bool:
     return not res.total and all(not v for vals in res.series.values() for v in vals)
 
 
 def _explain_empty_filter(cur, m: catalog.Metric, filters: dict[str, str]) -> None:
     """Nothing matched: if a filter value does not exist, say which values do (a typo is likelier than zero)."""
     for dim, v in filters.items():
-        known = catalog.dimension_values(cur, m.name, dim)
+        known = slicing.dimension_values(cur, m.name, dim)
         if known and v.lower() not in (k.lower() for k in known):
             raise InvalidParams(f"no {dim} called {v!r}; {dim} values include: {', '.join(known)}")
 
@@ -142,7 +142,7 @@ def _share(v: float | None, total: float | None, m: catalog.Metric) -> float | N
     return None if m.kind == "ratio" or v is None or not total else v / total
 
 
-def _lines(res: catalog.MetricSlice) -> list[dict[str, Any]]:
+def _lines(res: slicing.MetricSlice) -> list[dict[str, Any]]:
     x = [b.isoformat() for b in res.buckets]
     return [{"type": "scatter", "mode": "lines+markers", "name": k if k is not None else res.metric.label,
              "x": x, "y": list(vals)} for k, vals in res.series.items()]
@@ -160,7 +160,7 @@ def _chart(kind: str, title: str, traces: list[dict[str, Any]], m: catalog.Metri
     return {"kind": kind, "title": title, "figure": {"data": traces, "layout": layout}}
 
 
-def _summary(res: catalog.MetricSlice, filters: dict[str, str]) -> str:
+def _summary(res: slicing.MetricSlice, filters: dict[str, str]) -> str:
     m, p = res.metric, res.period
     f = m.format
     scope = (" for " + ", ".join(f"{k} {v}" for k, v in filters.items())) if filters else ""
@@ -189,7 +189,7 @@ def _summary(res: catalog.MetricSlice, filters: dict[str, str]) -> str:
 def _change(v: float | None, prev: float | None, m: catalog.Metric) -> str:
     change = None if v is None or prev is None else v - prev
     pct = None if change is None or not prev else change / abs(prev) * 100
-    return catalog.format_change(pct, change, m.unit, m.decimals)
+    return formatting.format_change(pct, change, m.unit, m.decimals)
 
 
 QUERY_METRIC = Tool(
@@ -211,7 +211,7 @@ class DescribeDataParams(BaseModel):
 
 
 def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResult:
-    tables = catalog.describe_warehouse(ctx.warehouse())
+    tables = queries.describe_warehouse(ctx.warehouse())
     metrics = [{"name": m.name, "label": m.label, "description": m.description, "unit": m.unit,
                 "kind": m.kind, "dimensions": list(m.dimensions), "synonyms": list(m.synonyms)}
                for m in catalog.METRICS.values()]

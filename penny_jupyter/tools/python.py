@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import format_number, validate_dashboard
-from ..errors import PennyError, ToolTimeout, Unavailable
+from ..errors import PennyError, SandboxLimit, SandboxUnavailable, ToolTimeout
 from ..sandbox import runner
 from ..sandbox.queue import get_queue
-from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 MAX_CODE_CHARS = 100_000
 MODES = ("bwrap", "unsafe-no-isolation")
@@ -33,14 +33,6 @@ class PythonParams(BaseModel):
                       description="Python to run like a notebook cell. pandas, numpy, duckdb and plotly are there; "
                                   "`penny.sql(query)` returns a DataFrame from the company warehouse; "
                                   "`penny.show(df)`, `penny.chart(fig)`, `penny.metric(label, value)` show results.")
-
-
-class SandboxUnavailable(Unavailable):
-    code = "sandbox_unavailable"
-
-
-class SandboxLimit(PennyError):
-    code, status = "sandbox_limit", 422
 
 
 def _isolation(ctx: ToolContext) -> str:

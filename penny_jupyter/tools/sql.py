@@ -16,10 +16,10 @@ import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..data.sqlguard import MAX_QUERY_CHARS, SqlRefused, check
+from ..data.sqlguard import MAX_QUERY_CHARS, check
 from ..data.sqlprocess import QueryFailed
-from ..errors import InvalidParams, PennyError, TooLarge, ToolTimeout, Unavailable
-from .registry import ArtifactDraft, Tool, ToolContext, ToolResult
+from ..errors import InvalidParams, PennyError, SqlError, SqlRefused, TooLarge, ToolTimeout, Unavailable
+from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 
 class SqlParams(BaseModel):
@@ -30,10 +30,6 @@ class SqlParams(BaseModel):
 
 
 log = logging.getLogger("penny.tools")
-
-
-class SqlError(PennyError):
-    code, status = "sql_error", 400
 
 
 def _format(type_code: str) -> str:

@@ -17,12 +17,25 @@ class EngineHolder:
     def __init__(self, config: PennyConfig) -> None:
         self.config = config
         self._engine = None
+        self._models = None
         self._lock = asyncio.Lock()
 
     @property
     def started(self):
         """The engine if a request has built it already, else None (never builds it)."""
         return self._engine
+
+    @property
+    def models(self):
+        """The engine's ModelSelector once the engine is built; before that a light one of the same config, so
+        `health` and `models` answer without starting the engine (the router loads only if a turn needs it)."""
+        if self._engine is not None:
+            return self._engine.models
+        if self._models is None:
+            from penny_jupyter.models.backends import ModelSelector
+
+            self._models = ModelSelector(self.config)
+        return self._models
 
     async def get(self):
         if self._engine is None:

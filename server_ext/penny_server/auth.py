@@ -9,15 +9,14 @@ gets none (see owner_principal).
 from __future__ import annotations
 
 import inspect
-import json
 import os
 
 from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider, User
 from penny_jupyter.errors import PennyError, Unauthorized
 from penny_jupyter.settings import PennyConfig
-from penny_jupyter.tenancy import Principal, resolve_principal
+from penny_jupyter.signing import KERNEL_HEADER
+from penny_jupyter.tenancy import Principal, owner_of_server, resolve_principal
 
-TOKEN_HEADER = "X-Penny-Token"
 
 # jupyter-server's own providers: one shared token or password, so a single-user server.
 _SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
@@ -31,7 +30,7 @@ def principal_for(handler, config: PennyConfig) -> Principal:
     if user is None:
         raise Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
     if not _trusted(config, handler.identity_provider):
-        return _single_user(config)
+        return owner_of_server(config)
     return _named(config, user.username)
 
 
@@ -41,10 +40,6 @@ def _trusted(config: PennyConfig, provider) -> bool:
     # jupyter-server's default provider names every token caller a fresh random anonymous user,
     # so on such a (single-user) server every authenticated caller is the one owner.
     return type(provider) not in _SHARED_SECRET_PROVIDERS
-
-
-def _single_user(config: PennyConfig) -> Principal:
-    return Principal(user=config.single_user_name, tenant=config.default_tenant, roles=frozenset({"member", "admin"}))
 
 
 def _named(config: PennyConfig, username: str) -> Principal:
@@ -64,7 +59,7 @@ def owner_principal(config: PennyConfig, provider, environ=os.environ) -> Princi
     later which of them it belongs to, so it gets no credential and the magics say they need a per-user server.
     """
     if not _trusted(config, provider):
-        return _single_user(config)
+        return owner_of_server(config)
     hub_user = environ.get("JUPYTERHUB_USER")
     return _named(config, hub_user) if hub_user else None
 
@@ -123,7 +118,7 @@ class KernelCredential:
     kernel_principal: Principal | None = None
 
     async def prepare(self, *args, **kwargs):
-        token = self.request.headers.get(TOKEN_HEADER)
+        token = self.request.headers.get(KERNEL_HEADER)
         if token is None:
             result = super().prepare(*args, **kwargs)
             return await result if inspect.isawaitable(result) else result
@@ -136,9 +131,11 @@ class KernelCredential:
         try:
             self.kernel_principal = verify_kernel_credential(self.settings, token)
         except PennyError as e:  # Penny's JSON error, on REST and on the socket's upgrade request alike
-            self.set_status(e.status)
-            self.set_header("Content-Type", "application/json")
-            return self.finish(json.dumps({"error": e.to_dict()}))
+            from penny_jupyter.errors import to_wire
+
+            from .handlers import send_error_body
+
+            return send_error_body(self, to_wire(e))
         # For @authenticated / @ws_authenticated. No XSRF check (JupyterHandler.prepare would make one): XSRF rides
         # credentials a browser attaches by itself (cookies); it never attaches this header, and a page cannot
         # know the token to set it.

@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, Unauthorized
+from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, Unauthorized, to_wire
 from tornado import web
 
 from .auth import KernelCredential, principal_for
@@ -60,46 +60,31 @@ class PennyHandler(KernelCredential, ExtensionHandlerMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, PennyError):
-            err = exc.to_dict()
-            if exc.retry_after:
-                self.set_header("Retry-After", str(int(exc.retry_after + 0.999)))
-        elif isinstance(exc, web.HTTPError):
-            err = {"code": _CODES.get(status_code, "http_error"), "message": exc.log_message or exc.reason or
-                   _MESSAGES.get(status_code, "request failed")}
+        if isinstance(exc, web.HTTPError) and not isinstance(exc, PennyError):  # tornado's own 403/404/405...
+            wire = to_wire(status=status_code, message=exc.log_message or exc.reason)
         else:
-            err = {"code": "internal", "message": "Penny hit an unexpected error; it was logged on the server"}
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": err}))
+            wire = to_wire(exc)
+        send_error_body(self, wire)
 
 
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-_MESSAGES = {403: "not authenticated or not allowed: sign in to Jupyter first"}
+def send_error_body(handler, wire) -> None:
+    """An error reply, on any Penny handler (and the kernel credential's refusal): errors.to_wire's body."""
+    for name, value in wire.headers().items():
+        handler.set_header(name, value)
+    handler.set_status(wire.status)
+    handler.set_header("Content-Type", "application/json")
+    handler.finish(json.dumps(wire.body()))
 
 
 def authenticated(method):
     return web.authenticated(method)
 
 
-def model_selector(handler: PennyHandler):
-    """The engine's ModelSelector once the engine is built; before that a light one of the same config, so
-    `health` and `models` answer without starting the engine (the router loads only if a turn needs it)."""
-    holder = handler.settings["penny"]
-    if holder.started is not None:
-        return holder.started.models
-    selector = handler.settings.get("penny_models")
-    if selector is None:
-        from penny_jupyter.models.backends import ModelSelector
-
-        selector = handler.settings["penny_models"] = ModelSelector(handler.settings["penny_config"])
-    return selector
-
-
 class HealthHandler(PennyHandler):
     @authenticated
     async def get(self):
         config = self.settings["penny_config"]
-        models = await model_selector(self).describe()
+        models = await self.settings["penny"].models.describe()
         self.reply({"status": "ok", "model": models["active"], "modelReason": models["reason"],
                     "engineStarted": self.settings["penny"].started is not None,
                     "version": __import__("penny_jupyter").__version__, "defaultTenant": config.default_tenant})
@@ -108,7 +93,7 @@ class HealthHandler(PennyHandler):
 class ModelsHandler(PennyHandler):
     @authenticated
     async def get(self):
-        self.reply(await model_selector(self).describe())
+        self.reply(await self.settings["penny"].models.describe())
 
 
 class MeHandler(PennyHandler):
@@ -178,9 +163,8 @@ class MessagesHandler(PennyHandler):
         async def collect(event):
             events.append(event)
 
-        frame = _protocol().MessageFrame(type="message", content=body.content, conversation_id=cid,
-                                      client_message_id=body.client_message_id, model=body.model)
-        await engine.chat.handle_message(who, frame, collect)
+        await engine.chat.ask(who, cid, body.content, collect, client_message_id=body.client_message_id,
+                              model=body.model)
         self.reply({"events": events}, 201)
 
 
@@ -211,9 +195,7 @@ class ToolExecuteHandler(PennyHandler):
 class DashboardsHandler(PennyHandler):
     @authenticated
     async def get(self):
-        from penny_jupyter.tools.dashboards import list_dashboards
-
-        self.reply({"dashboards": list_dashboards()})
+        self.reply({"dashboards": (await self.engine()).dashboards()})
 
 
 class ArtifactsHandler(PennyHandler):
@@ -270,11 +252,9 @@ class ArtifactRefreshHandler(PennyHandler):
 class ArtifactDownloadHandler(PennyHandler):
     @authenticated
     async def get(self, aid):
-        from penny_jupyter.artifacts.exports import export
-
         engine, who = await self.engine(), self.principal
-        art = await asyncio.to_thread(engine.artifacts.get, who, aid, _version(self.get_argument("version", None)))
-        send_export(self, await asyncio.to_thread(export, art, self.get_argument("format", "json")))
+        send_export(self, await asyncio.to_thread(engine.artifacts.export, who, aid, self.get_argument("format", "json"),
+                                                  _version(self.get_argument("version", None))))
 
 
 class SignedFileHandler(PennyHandler):

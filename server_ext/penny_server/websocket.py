@@ -14,7 +14,7 @@ from typing import Any
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
-from penny_jupyter.errors import PennyError, TooLarge
+from penny_jupyter.errors import PennyError, TooLarge, to_wire
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .auth import KernelCredential, principal_for
@@ -46,8 +46,9 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
         self.set_nodelay(True)
         self._tasks: set[asyncio.Task] = set()
         ChatSocket._open.add(self)
-        self.send(_protocol().ReadyEvent(user=self.principal.user, tenant=self.principal.tenant,
-                                      model=self.models["active"], model_reason=self.models["reason"]).dump())
+        proto = _protocol()
+        self.send(proto.event(proto.ReadyEvent, user=self.principal.user, tenant=self.principal.tenant,
+                              model=self.models["active"], model_reason=self.models["reason"]))
 
     def on_close(self):
         # Running turns go on and are stored: the client catches up with `resume` when it is back.
@@ -56,6 +57,8 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
     def send(self, event: dict[str, Any]) -> None:
         if self.ws_connection is None or self.ws_connection.is_closing():
             return
+        if _protocol().CHECK_EVENTS:  # the tests: every event that goes out is valid by its model
+            _protocol().check_event(event)
         try:
             self.write_message(json.dumps(event))
         except WebSocketClosedError:
@@ -70,9 +73,11 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
             if getattr(sock, "principal", None) == self.principal:
                 sock.send(event)
 
-    def send_failure(self, err: PennyError, conversation_id: str | None = None) -> None:
-        self.send(_protocol().ErrorEvent(code=err.code, message=err.message, conversation_id=conversation_id,
-                                      retry_after=err.retry_after).dump())
+    def send_failure(self, err: BaseException, conversation_id: str | None = None) -> None:
+        """The `error` event for any failure (errors.to_wire: a PennyError's own words, else "unexpected")."""
+        proto, w = _protocol(), to_wire(err)
+        self.send(proto.event(proto.ErrorEvent, code=w.code, message=w.message, conversation_id=conversation_id,
+                              retry_after=w.retry_after))
 
     def on_message(self, raw):
         limit = self.settings["penny_config"].max_frame_bytes
@@ -91,14 +96,16 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
             return None
         try:
             self._handle_small(frame)
-        except PennyError as e:
+        except Exception as e:  # a bad frame, or a bug: an error event either way, and the socket stays open
+            if not isinstance(e, PennyError):
+                log.exception("chat frame failed")
             self.send_failure(e, getattr(frame, "conversation_id", None))
         return None
 
     def _handle_small(self, frame) -> None:
         who, chat, proto = self.principal, self.engine.chat, _protocol()
         if isinstance(frame, proto.PingFrame):
-            self.send({"type": "pong"})
+            self.send(proto.event(proto.PongEvent))
         elif isinstance(frame, proto.ResumeFrame):
             for event in chat.resume(who, frame.conversation_id, frame.after_seq):
                 self.send(event)
@@ -106,7 +113,7 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
             chat.cancel(who, frame.conversation_id)
         elif isinstance(frame, proto.TypingFrame):
             self.engine.conversations.get(who, frame.conversation_id)
-            event = proto.TypingEvent(conversation_id=frame.conversation_id, user=who.user).dump()
+            event = proto.event(proto.TypingEvent, conversation_id=frame.conversation_id, user=who.user)
             for sock in list(ChatSocket._open):
                 if sock is not self and getattr(sock, "principal", None) == who:
                     sock.send(event)
@@ -121,7 +128,6 @@ class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHand
                 await chat.execute_tool(who, frame.tool, frame.params, self.emit, cid)
         except PennyError as e:
             self.send_failure(e, cid)
-        except Exception:
+        except Exception as e:
             log.exception("chat frame failed")
-            self.send({"type": "error", "code": "internal", "conversationId": cid,
-                       "message": "Penny hit an unexpected error; it was logged on the server"})
+            self.send_failure(e, cid)

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from penny_jupyter.tools.registry import Tool, ToolResult
+from penny_jupyter.tools.base import Tool, ToolResult
 
 
 class HelloParams(BaseModel):
