@@ -393,8 +393,9 @@ def test_memory_bomb_at_once(sctx):
 
 
 def test_memory_bomb_growing(sctx):
-    # The limit under test is memory: zeroing 1 GB in 64 MB steps took 0.7-3.0 s here, so the clock gets room.
-    sctx.config.sandbox_timeout = 15.0
+    # The limit under test is memory: zeroing 1 GB in 64 MB steps took 0.7-3.0 s here, wall clock and CPU
+    # alike, so both clocks get room.
+    sctx.config.sandbox_timeout, sctx.config.sandbox_cpu_seconds = 15.0, 15
     with pytest.raises(PennyError) as e:
         run(sctx, "chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 1024 * 1024))")
     assert e.value.code == "sandbox_limit" and "memory" in e.value.message

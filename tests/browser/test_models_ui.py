@@ -75,8 +75,9 @@ class FakePenny:
             log.append(event)
             ws.send(json.dumps(event))
 
-        send({"type": "message.created", "clientMessageId": frame.get("clientMessageId"), "message": {
-            "id": f"m_user{n}", "conversationId": conv, "role": "user", "content": frame["content"]}})
+        send({"type": "message.created", "message": {  # the clientMessageId inside, as the server sends it
+            "id": f"m_user{n}", "conversationId": conv, "role": "user", "content": frame["content"],
+            "clientMessageId": frame.get("clientMessageId")}})
         send({"type": "assistant.delta", "messageId": f"m_asst{n}",
               "text": f"{CLARIFY} (model {frame.get('model', 'default')})"})
         send({"type": "assistant.done", "messageId": f"m_asst{n}", "status": "complete",

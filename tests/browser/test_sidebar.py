@@ -101,9 +101,10 @@ class FakePenny:
             event["seq"] = next(seq)
             ws.send(json.dumps(event))
 
-        send({"type": "message.created", "clientMessageId": frame.get("clientMessageId"), "message": {
+        # as the real server sends it (protocol.MessageCreatedEvent): the clientMessageId inside the message
+        send({"type": "message.created", "message": {
             "id": "m_user", "conversationId": conv, "role": "user", "content": frame["content"],
-            "createdAt": "2026-11-25T10:00:00Z"}})
+            "clientMessageId": frame.get("clientMessageId"), "createdAt": "2026-11-25T10:00:00Z"}})
         send({"type": "tool.started", "callId": "call_1", "tool": "get_company_kpis", "params": {"period": "month"}})
         send({"type": "tool.finished", "callId": "call_1", "tool": "get_company_kpis", "ok": True,
               "durationMs": 12, "artifactId": "art_1"})
