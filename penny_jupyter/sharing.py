@@ -29,6 +29,7 @@ TENANT = "*"  # the grantee that means "everyone in the tenant"
 MAX_USERS = 200
 
 CHANGE, PUBLISH, SHARE = "change", "publish", "share"
+EVER = "9999"  # as a `granted_by` time: every share counts, whenever it was made (ISO times sort below it)
 
 
 def permits(who: Principal, action: str, author: str, share_roles: Iterable[str] = ("member", "admin")) -> bool:
@@ -90,7 +91,7 @@ class SharingService:
         require(who, action, author, kind, verb, self.config.share_roles)
 
     def can_read_artifact(self, conn, who: Principal, artifact_id: str, conversation_id: str | None,
-                          granted_by: str = "9999") -> bool:
+                          granted_by: str = EVER) -> bool:
         """For one artifact the caller did not author: is it, or the conversation that made it, shared with them
         (by a share made no later than `granted_by`, an ISO time: a link made before an unshare stays dead
         when the artifact is shared again)?"""

@@ -23,13 +23,13 @@ from sqlalchemy import String, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, NotFound, PennyError
-from ..sharing import PUBLISH, SHARE, Sharing, SharingService, needed, permits, readable_artifact, require
+from ..sharing import EVER, PUBLISH, SHARE, Sharing, SharingService, needed, permits, readable_artifact, require
 from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import new_id, utcnow
 from ..tenancy import Principal
-from .draft import ArtifactDraft
 from .blobs import BlobStore
+from .draft import ArtifactDraft
 
 
 @dataclass
@@ -99,7 +99,7 @@ class ArtifactStore:
         return self._wire(who, [self._row(who, artifact_id, version)])[0]
 
     def get_to(self, who: Principal, action: str, verb: str, artifact_id: str, version: int | None = None,
-               shared_by: str = "9999") -> dict[str, Any]:
+               shared_by: str = EVER) -> dict[str, Any]:
         """As get(), for a caller about to do `action` (sharing.PUBLISH...): Forbidden, with a sentence
         naming `verb`, when the rule does not let them. `shared_by` (an ISO time): only shares made by then
         count (a link is checked against the shares that stood when it was made)."""
@@ -139,7 +139,7 @@ class ArtifactStore:
                       **self._rights(who, owner)} for aid, owner in authors.items()}
 
     # ------------------------------------------------------------------ internals
-    def _row(self, who: Principal, artifact_id: str, version: int | None = None, shared_by: str = "9999"):
+    def _row(self, who: Principal, artifact_id: str, version: int | None = None, shared_by: str = EVER):
         params = {"tenant": who.tenant, "id": artifact_id}
         with self.db.connect() as c:
             row = (c.execute(_AT, {**params, "version": version}) if version else c.execute(_LATEST, params)).first()
@@ -211,7 +211,6 @@ class ArtifactStore:
         """What the caller may do beyond reading, as the sidebar shows it (sharing.require decides)."""
         return {"canShare": self.sharing is not None and self.sharing.permits(who, SHARE, author),
                 "canPublish": permits(who, PUBLISH, author)}
-
 
 
 # Built once: constructing SQLAlchemy statements per call cost more than running them.

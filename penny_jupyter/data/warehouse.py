@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..errors import RateLimited, SourceUnavailable
-from .lockdown import open_locked
 from ..tenancy import Principal, check_tenant_name
+from .lockdown import open_locked
 
 if TYPE_CHECKING:
     import duckdb
@@ -120,7 +120,7 @@ class Warehouses:
                 if conn is not None:  # its own data was rebuilt: new cursors read the new file
                     self._retired.append(conn)  # in-flight queries finish on the old one
                 conn = open_locked(p, threads=self.config.kpi_query_threads,
-                                    memory_limit=self.config.warehouse_memory_limit)
+                                   memory_limit=self.config.warehouse_memory_limit)
                 self._conns[tenant] = conn
                 self._conn_paths[tenant] = p
         return conn

@@ -71,7 +71,7 @@ _SENTENCES["oom"] = _SENTENCES["memory"]  # DuckDB's own OutOfMemory, before the
 
 def _sentence(e: QueryFailed, config) -> PennyError:
     cls, code, text = _SENTENCES.get(e.kind, _SENTENCES["crashed"])
-    if cls is PennyError and code == "sql_crashed":
+    if code == "sql_crashed":
         log.warning("run_sql: the query process ended unexpectedly (%s: %s)", e.kind, e.message)
     message = text.format(message=e.message, timeout=float(config.sql_timeout), memory=config.warehouse_memory_limit)
     return cls(message, code=code) if code else cls(message)
@@ -100,21 +100,20 @@ def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
         seen[n] = seen.get(n, 0) + 1
         keys.append(k)
     columns = [{"key": k, "label": n, "format": _format(kind)} for k, (n, kind) in zip(keys, result.columns)]
-    json_rows = rows
 
-    shown = f"{len(json_rows):,} row{'s' if len(json_rows) != 1 else ''}"
+    shown = f"{len(rows):,} row{'s' if len(rows) != 1 else ''}"
     text = [f"The query returned {shown} with {len(names)} column{'s' if len(names) != 1 else ''}: "
             + ", ".join(names) + "."]
     if truncated:
-        text.append(f"The result was truncated at {len(json_rows):,} rows: there are more. Aggregate, filter or "
+        text.append(f"The result was truncated at {len(rows):,} rows: there are more. Aggregate, filter or "
                     "add a LIMIT to see what matters.")
-    title = "SQL result" + (f" (first {len(json_rows):,} rows)" if truncated else "")
+    title = "SQL result" + (f" (first {len(rows):,} rows)" if truncated else "")
     spec = {"title": title, "columns": columns,
-            "rows": [dict(zip(keys, r)) for r in json_rows], "truncated": truncated}
+            "rows": [dict(zip(keys, r)) for r in rows], "truncated": truncated}
     draft = ArtifactDraft(type="table", title=title, spec=spec,
                           source={"tool": "run_sql", "params": params.model_dump(mode="json", exclude_none=True)})
-    data = {"columns": names, "rows": json_rows, "truncated": truncated}
-    return ToolResult(text="\n".join(text), data=data, artifacts=[draft], row_count=len(json_rows))
+    data = {"columns": names, "rows": rows, "truncated": truncated}
+    return ToolResult(text="\n".join(text), data=data, artifacts=[draft], row_count=len(rows))
 
 
 RUN_SQL = Tool(
