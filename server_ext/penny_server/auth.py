@@ -141,3 +141,22 @@ class KernelCredential:
         # know the token to set it.
         self.current_user = self._jupyter_current_user = User(username=self.kernel_principal.user)
         return None
+
+
+# ---------------------------------------------------------------------- who is in a tenant
+
+
+async def tenant_members(handler, who: Principal) -> list[Principal]:
+    """The people of `who`'s tenant that the identity side knows of, with their roles (for the admin panel).
+
+    On a single-user server: its owner. On a server that trusts names: everyone the config names for that
+    tenant (tenant_map, admins, viewers). The hub service overrides this with the tenant's hub groups."""
+    config = handler.settings["penny_config"]
+    directory = handler.settings.get("penny_directory")
+    if directory is not None:
+        return await directory.members(who.tenant)
+    if not _trusted(config, handler.identity_provider):
+        return [owner_of_server(config)]
+    names = set(config.tenant_map) | set(config.admins) | set(config.viewers) | {who.user}
+    people = [_named(config, n) for n in sorted(names)]
+    return [p for p in people if p.tenant == who.tenant]
