@@ -11,7 +11,12 @@ SCALE  ?= 1
 PORT   ?= 8888
 JS_SRC := $(wildcard labextension/src/*.ts labextension/src/*.tsx labextension/src/renderer/*.ts labextension/style/*) labextension/package.json
 
-.PHONY: install lab test bench demo-data system-packages clean
+HUB_PREFIX   ?= /opt/penny-hub
+HUB_PORT     ?= 8000
+HUB_PASSWORD ?= penny-demo
+HUB_USERS    := alice carol bob
+
+.PHONY: install lab hub hub-env hub-users test bench demo-data system-packages clean
 
 install: $(VENV)/.stamp-install
 
@@ -44,6 +49,10 @@ system-packages:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap libseccomp2 > /dev/null; \
 	fi
+	@if ! /usr/bin/python3 -c 'import ensurepip, venv' 2> /dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv > /dev/null; \
+	fi
 
 $(DATA_DIR)/warehouses/demo.duckdb: | $(VENV)/.stamp-install
 	$(PY) -m penny_jupyter.data.generator --tenant demo --scale $(SCALE) --data-dir $(DATA_DIR)
@@ -54,11 +63,39 @@ lab: install demo-data
 	PENNY_DATA_DIR=$(DATA_DIR) $(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=notebooks \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: system-packages $(VENV)/.stamp-test
+# Penny for teams on this machine. The hub's environment is a venv every OS user can run (the project's .venv
+# may sit under a home only root enters), from Debian's Python, holding JupyterHub and Penny installed from
+# this checkout (not editable: users' servers must not need to read the checkout); the proxy comes from npm.
+$(HUB_PREFIX)/.stamp-deps: pyproject.toml | system-packages
+	mkdir -p $(HUB_PREFIX) && chmod 755 $(HUB_PREFIX)
+	test -x $(HUB_PREFIX)/venv/bin/python || /usr/bin/python3 -m venv $(HUB_PREFIX)/venv
+	$(HUB_PREFIX)/venv/bin/pip install --quiet --upgrade pip
+	cd $(HUB_PREFIX) && npm install --silent --no-audit --no-fund --no-save configurable-http-proxy@5
+	touch $@
+
+hub-env: $(HUB_PREFIX)/.stamp-deps $(VENV)/.stamp-install
+	SKIP_JUPYTER_BUILDER=1 $(HUB_PREFIX)/venv/bin/pip install --quiet --upgrade-strategy only-if-needed ".[lab,hub]"
+	SKIP_JUPYTER_BUILDER=1 $(HUB_PREFIX)/venv/bin/pip install --quiet --no-deps --force-reinstall .
+
+# Real OS users, one per person and one for the service, when run as root (in a container, in CI).
+hub-users:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  for u in penny $(HUB_USERS); do id -u $$u > /dev/null 2>&1 || useradd --create-home --shell /bin/bash $$u; done; \
+	else \
+	  echo "make hub: not root, so every server runs as $$(id -un): this demo shows the flow but is NOT isolated"; \
+	  echo "          (run it as root, e.g. in a container, to give alice, carol, bob and the service an OS user each)"; \
+	fi
+
+hub: hub-env hub-users
+	@echo "Penny for teams: http://127.0.0.1:$(HUB_PORT)/ -- alice and carol (acme), bob (globex); password: $(HUB_PASSWORD)"
+	cd $(HUB_PREFIX) && PENNY_HUB_PREFIX=$(HUB_PREFIX) HUB_PORT=$(HUB_PORT) HUB_PASSWORD=$(HUB_PASSWORD) \
+	  $(HUB_PREFIX)/venv/bin/jupyterhub -f $(CURDIR)/deploy/jupyterhub_config.py
+
+test: system-packages $(VENV)/.stamp-test $(if $(filter 0,$(shell id -u)),hub-env)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.stamp-test
 	@for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) labextension/node_modules labextension/lib penny_jupyter/labextension $(DATA_DIR)
+	rm -rf $(HUB_PREFIX)/.stamp-deps $(VENV) labextension/node_modules labextension/lib penny_jupyter/labextension $(DATA_DIR)

@@ -1,9 +1,10 @@
 """PennyConfig: the one place for every option.
 
 Set them in jupyter_server_config.py (`c.PennyConfig.data_dir = "/srv/penny"`), or build a
-PennyConfig directly in a script or test. Only OLLAMA_HOST, PENNY_DATA_DIR and PENNY_AS_OF are read from
-the environment: the ecosystem sets the first; the other two place an in-process engine (plain IPython,
-a script, or a kernel of a server it cannot reach over loopback HTTP; see penny_server.app).
+PennyConfig directly in a script or test. Only OLLAMA_HOST, PENNY_SERVICE_URL, PENNY_DATA_DIR and
+PENNY_AS_OF are read from the environment: the ecosystem sets the first, a hub's spawner the second; the
+other two place an in-process engine (plain IPython, a script, or a kernel of a server it cannot reach over
+loopback HTTP; see penny_server.app).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, Union, default
 from traitlets.config import Configurable
 
 
@@ -36,6 +37,33 @@ class PennyConfig(Configurable):
         None,
         allow_none=True,
         help="Trust usernames from the identity provider. None: trust them unless it is jupyter-server's default.",
+    ).tag(config=True)
+
+    allow_multi_tenant_server = Bool(
+        False, help="Serve several tenants (tenant_map) from one plain Jupyter server. Only for a server whose "
+        "users cannot run code: a kernel runs as the server's OS user and can read every tenant's files. Teams "
+        "run the Penny service behind JupyterHub instead (README, 'Penny for teams')."
+    ).tag(config=True)
+
+    # team mode: the Penny service behind JupyterHub ------------------------------------------------
+    service_url = Unicode(
+        help="Where the team's Penny service answers, as the hub's public URL of it (e.g. "
+        "'https://hub.example.com/services/penny/'). Set on users' servers: their extension then runs no "
+        "engine and the sidebar and magics use the service. Default: the PENNY_SERVICE_URL environment "
+        "variable (c.Spawner.environment)."
+    ).tag(config=True)
+    tenant_groups = Union(
+        [Unicode(), Dict(key_trait=Unicode(), value_trait=Unicode())], default_value="tenant-",
+        help="Which hub groups name a user's tenant: a prefix ('tenant-': group 'tenant-acme' is tenant 'acme') "
+        "or a map of group -> tenant. A user must be in exactly one.",
+    ).tag(config=True)
+    admin_groups = List(Unicode(), default_value=["penny-admins"],
+                        help="Hub groups whose members are admins of their own tenant.").tag(config=True)
+    viewer_groups = List(Unicode(), default_value=["penny-viewers"],
+                         help="Hub groups whose members only read what is shared with them.").tag(config=True)
+    hub_cache_seconds = Float(
+        30.0, help="How long the service trusts what the hub said about a token or a user's groups: a revoked "
+        "token or a changed group counts at most this much later."
     ).tag(config=True)
 
     demo_scale = Float(1.0, help="Size of the generated demo warehouse (1.0 is ~1M fact rows).").tag(config=True)
@@ -138,6 +166,10 @@ class PennyConfig(Configurable):
         from jupyter_core.paths import jupyter_data_dir
 
         return str(Path(jupyter_data_dir()) / "penny")
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("PENNY_SERVICE_URL", "")
 
     @default("as_of")
     def _default_as_of(self) -> str:

@@ -50,3 +50,32 @@ def resolve_principal(user: str, *, tenant_map: dict[str, str], default_tenant: 
     if user in admins:
         roles.add("admin")
     return Principal(user=user, tenant=tenant, roles=frozenset(roles))
+
+
+def tenants_of_groups(groups: list[str] | set[str], tenant_groups: str | dict[str, str]) -> set[str]:
+    """The tenants a set of hub groups names: by prefix ('tenant-acme' -> 'acme') or by a group -> tenant map."""
+    if isinstance(tenant_groups, dict):
+        return {tenant_groups[g] for g in groups if g in tenant_groups}
+    return {g[len(tenant_groups):] for g in groups if g.startswith(tenant_groups) and len(g) > len(tenant_groups)}
+
+
+def principal_from_groups(user: str, groups: list[str] | set[str], *, tenant_groups: str | dict[str, str],
+                          admin_groups=(), viewer_groups=()) -> Principal:
+    """A hub user's Principal: the tenant from their one tenant group, roles from the admin and viewer groups.
+
+    No tenant group, or two, is refused with what the hub admin must do: guessing a company is how data leaks."""
+    tenants = tenants_of_groups(groups, tenant_groups)
+    how = ("a group of the tenants map (c.PennyConfig.tenant_groups)" if isinstance(tenant_groups, dict)
+           else f"a group named '{tenant_groups}<company>'")
+    if not tenants:
+        raise Forbidden(f"{user} belongs to no company in Penny: a hub admin must add them to exactly one tenant "
+                        f"group ({how}), then they can use Penny", code="no_tenant")
+    if len(tenants) > 1:
+        raise Forbidden(f"{user} is in the tenant groups of {len(tenants)} companies ({', '.join(sorted(tenants))}): "
+                        "Penny will not guess which company's data they may see; a hub admin must leave them in "
+                        "exactly one", code="several_tenants")
+    (tenant,) = tenants
+    groups = set(groups)
+    admin, viewer = bool(groups & set(admin_groups)), bool(groups & set(viewer_groups))
+    roles = {"member", "admin"} if admin else ({"viewer"} if viewer else {"member"})
+    return Principal(user=user, tenant=check_tenant_name(tenant), roles=frozenset(roles))

@@ -21,7 +21,7 @@ LAYERS = [
     ("tools",),  # the tool contract, the tools and their executor
     ("models",),  # the brains that choose tools
     ("chat",),  # conversations and the turn loop
-    ("engine",),  # builds every service
+    ("engine", "admin"),  # builds every service; the admin panel's view over them
     ("kernel",),  # magics and the widget, over a server or the engine
 ]
 

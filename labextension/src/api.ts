@@ -7,9 +7,11 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type {
+  IAdminOverview,
   IArtifact,
   IChatMessage,
   IConversation,
+  IMe,
   IModelList,
   ISharing,
   ISignedLink
@@ -35,6 +37,16 @@ export class PennyApi {
   /** The models that can answer, and the server's default (with the reason for it). */
   listModels(): Promise<IModelList> {
     return this._json<IModelList>('models');
+  }
+
+  /** Who the server says the caller is: user, tenant, roles. */
+  me(): Promise<IMe> {
+    return this._json<IMe>('me');
+  }
+
+  /** The tenant admin panel's data; refused (403 admin_only) unless the caller is an admin. */
+  admin(): Promise<IAdminOverview> {
+    return this._json<IAdminOverview>('admin');
   }
 
   listConversations(): Promise<IConversation[]> {

@@ -12,11 +12,13 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { setupAdmin } from './admin';
 import { PennyApi } from './api';
 import { IArtifactActions, exportArtifact, openFullscreen } from './cards';
 import { installGlobal } from './global';
 import { pennyIcon } from './icon';
 import { INSERT_COMMAND, NotebookInserter } from './insert';
+import { pennySettings } from './location';
 import { PennyPanel } from './panel';
 import { PennySocket } from './socket';
 
@@ -38,7 +40,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ICommandPalette,
     ILayoutRestorer
   ],
-  activate: (
+  activate: async (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry | null,
     tracker: INotebookTracker | null,
@@ -46,7 +48,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
   ) => {
-    const serverSettings = app.serviceManager.serverSettings;
+    // This server, or the team's Penny service when this server runs under a hub that has one.
+    const serverSettings = await pennySettings(app.serviceManager.serverSettings);
     const api = new PennyApi(serverSettings);
     const socket = new PennySocket({ serverSettings });
     const inserter = new NotebookInserter(app, tracker);
@@ -130,6 +133,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         .catch(err => console.warn('Penny: settings not loaded', err));
     }
 
+    setupAdmin(app, api, panel.node, palette);
     installGlobal(app, api, rendermime, inserter);
     socket.connect();
     void panel.conversations.load();

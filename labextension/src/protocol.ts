@@ -71,6 +71,55 @@ export interface IModelList {
   models: IModelInfo[];
 }
 
+/** `GET penny/api/me`: who the server says the caller is. */
+export interface IMe {
+  user: string;
+  tenant: string;
+  roles: string[];
+}
+
+/** Tool calls counted from the audit log; `calls` = succeeded + errors + rateLimited. */
+export interface IUsageCounts {
+  calls: number;
+  errors: number;
+  rateLimited: number;
+}
+
+/** One row of the tenant's audit log (`GET penny/api/audit`, and the admin panel). */
+export interface IAuditEntry {
+  id: number;
+  /** ISO 8601, UTC. */
+  at: string;
+  tenant: string;
+  user: string;
+  tool: string;
+  paramsDigest: string;
+  /** "ok", "rate_limited", or an error code. */
+  outcome: string;
+  durationMs: number;
+  rowCount: number | null;
+  prevHash: string;
+  hash: string;
+}
+
+/** `GET penny/api/admin`: the admin panel of the caller's tenant (admins only). */
+export interface IAdminOverview {
+  tenant: string;
+  /** Every member, and anyone who called a tool in the window (roles [] when no longer a member). */
+  users: Array<IUsageCounts & { user: string; roles: string[]; lastSeen: string | null }>;
+  usage: {
+    since: string;
+    until: string;
+    /** Exactly 30 days, oldest first, UTC dates. */
+    days: Array<IUsageCounts & { date: string }>;
+    byTool: Array<IUsageCounts & { tool: string }>;
+    byUser: Array<IUsageCounts & { user: string }>;
+  };
+  audit: { entries: IAuditEntry[]; verified: boolean; firstBadId?: number };
+  sources: Array<{ name: string; kind: string; ok: boolean; detail: string }>;
+  model: IModelList;
+}
+
 interface IBaseEvent {
   conversationId?: string | null;
   seq?: number;

@@ -51,13 +51,14 @@ class ToolOutcome:
 
 
 class RemoteSession:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, *, hub: bool = False) -> None:
+        """`token`: the server's kernel credential, or with `hub`, a hub token for the team's Penny service."""
         import httpx
 
         self.url = url if url.endswith("/") else url + "/"
-        self._token = token
+        self._auth = ("Authorization", f"token {token}") if hub else (KERNEL_HEADER, token)
         # trust_env=False: a loopback call never goes through an HTTP(S)_PROXY from the environment.
-        self._http = httpx.Client(base_url=self.url + "penny/api/", headers={KERNEL_HEADER: token}, trust_env=False,
+        self._http = httpx.Client(base_url=self.url + "penny/api/", headers=dict([self._auth]), trust_env=False,
                                   timeout=httpx.Timeout(CALL_TIMEOUT, connect=CONNECT_TIMEOUT))
         self._tools: set[str] | None = None
         self.conversation_id: str | None = None
@@ -160,7 +161,7 @@ class RemoteSession:
 
         ws_url = "ws" + self.url[len("http"):] + "penny/ws"
         try:
-            return websocket.create_connection(ws_url, header=[f"{KERNEL_HEADER}: {self._token}"],
+            return websocket.create_connection(ws_url, header=["%s: %s" % self._auth],
                                                timeout=TOOL_TIMEOUT, suppress_origin=True, http_no_proxy=["*"])
         except websocket.WebSocketBadStatusException as e:
             raise _error(e.status_code, e.resp_body or b"") from None

@@ -30,25 +30,40 @@ _DONE = object()
 SHARED_SERVER = ("this Jupyter server serves several users, so a kernel cannot prove whose Penny data it may use; "
                  "the %penny magics need a per-user server (e.g. JupyterHub's); the chat sidebar works here")
 
+NO_HUB_TOKEN = ("this kernel is told Penny runs as your team's service (PENNY_SERVICE_URL) but has no hub token "
+                "(JUPYTERHUB_API_TOKEN) to reach it with: start the kernel from your JupyterHub server")
+
 _remote_lock = threading.Lock()
 _remote: dict[tuple[str, str], object] = {}
 
 
 def session_for_environment(environ=os.environ):
-    """The session the magics use: the server's API when the server handed this kernel a URL and a credential,
-    else the engine in-process. A URL without a credential is a server that serves several users: it hands out no
-    credential (and no data dir) on purpose, so there is nothing to fall back to."""
+    """The session the magics use:
+    - under a hub with a Penny service (PENNY_SERVICE_URL, set by the hub's spawner): the service, as the user
+      whose JUPYTERHUB_API_TOKEN this kernel inherited from their server;
+    - the server's API when the server handed this kernel a URL and a credential;
+    - else the engine in-process. A URL without a credential is a server that serves several users: it hands out
+      no credential (and no data dir) on purpose, so there is nothing to fall back to."""
+    service, hub_token = environ.get("PENNY_SERVICE_URL"), environ.get("JUPYTERHUB_API_TOKEN")
+    if service:
+        if not hub_token:
+            raise Unavailable(NO_HUB_TOKEN)
+        return _remote_session(service, hub_token, hub=True)
     url, token = environ.get("PENNY_SERVER_URL"), environ.get("PENNY_KERNEL_TOKEN")
     if url and token:
-        from .remote import RemoteSession
-
-        with _remote_lock:  # one per kernel, like LocalSession.shared(): follow-ups keep their conversation
-            if (url, token) not in _remote:
-                _remote[(url, token)] = RemoteSession(url, token)
-            return _remote[(url, token)]
+        return _remote_session(url, token, hub=False)
     if url:
         raise Unavailable(SHARED_SERVER)
     return LocalSession.shared()
+
+
+def _remote_session(url: str, token: str, *, hub: bool):
+    from .remote import RemoteSession
+
+    with _remote_lock:  # one per kernel, like LocalSession.shared(): follow-ups keep their conversation
+        if (url, token) not in _remote:
+            _remote[(url, token)] = RemoteSession(url, token, hub=hub)
+        return _remote[(url, token)]
 
 
 class LocalSession:

@@ -7,7 +7,13 @@ import os
 import secrets
 
 from jupyter_server.extension.application import ExtensionApp
+from penny_jupyter.errors import Conflict, Unavailable
 from penny_jupyter.settings import PennyConfig
+
+REFUSAL = ("this Jupyter server trusts several people and is configured for several tenants (tenant_map), but "
+           "anyone who can start a kernel here can read every tenant's data: a kernel runs as the server's OS user. "
+           "Run Penny for teams as the JupyterHub service (README, 'Penny for teams'), or, only if this server's "
+           "users cannot run code, set c.PennyConfig.allow_multi_tenant_server = True")
 
 
 class EngineHolder:
@@ -56,22 +62,100 @@ class EngineHolder:
             self._engine.close()
 
 
+class Elsewhere:
+    """Stands in for the EngineHolder where this process must not run Penny: every request gets `error`."""
+
+    started = None
+
+    def __init__(self, error) -> None:
+        self.error = error
+
+    @property
+    def models(self):
+        raise self.error
+
+    async def get(self):
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def mode_of(serverapp, config: PennyConfig) -> str:
+    """Where Penny's engine runs for this server:
+    - "service": this is the Penny service (penny_server.service), the only process with Penny's data;
+    - "client": a user's server under a hub with a Penny service (service_url): no engine here;
+    - "refused": a server that trusts several identities and names several tenants (see REFUSAL);
+    - "here": everything else (the personal default)."""
+    from .auth import _trusted
+
+    if getattr(serverapp, "penny_service", False):
+        return "service"
+    if config.service_url:
+        return "client"
+    tenants = set(config.tenant_map.values()) | {config.default_tenant}
+    if len(tenants) > 1 and _trusted(config, serverapp.identity_provider) and not config.allow_multi_tenant_server:
+        return "refused"
+    return "here"
+
+
+def private_data_dir(config: PennyConfig, log) -> None:
+    """The service's data dir is its OS user's alone (0700), whatever the umask or an earlier install left."""
+    from pathlib import Path
+
+    path = Path(config.data_dir).expanduser()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        log.warning("Penny: %s was readable by others; made it 0700", path)
+        path.chmod(0o700)
+
+
 class PennyServerApp(ExtensionApp):
     name = "penny_server"
     classes = [PennyConfig]
 
     def initialize_settings(self) -> None:
         config = PennyConfig(config=self.serverapp.config)
-        self.settings["penny"] = EngineHolder(config)
         self.settings["penny_config"] = config
         # Names this run of the server in the credentials it hands its kernels (auth.kernel_credential).
         self.settings["penny_instance"] = secrets.token_hex(16)
+        self.mode = mode_of(self.serverapp, config)
+        self.settings["penny_location"] = {"engine": "here"}
+        if self.mode == "service":
+            from .hub import HubDirectory
+
+            private_data_dir(config, self.log)
+            hub = self.serverapp.identity_provider.hub_auth
+            self.settings["penny_directory"] = HubDirectory(config, hub.api_url, hub.api_token)
+        if self.mode == "client":
+            from urllib.parse import urlparse
+
+            url = config.service_url
+            self.settings["penny_location"] = {"engine": "service", "url": urlparse(url).path or "/"}
+            self.settings["penny"] = Elsewhere(Conflict(
+                f"Penny runs as your team's service at {url}; this server holds no Penny data (the sidebar and "
+                "the magics talk to the service)", code="penny_service"))
+        elif self.mode == "refused":
+            self.log.error("Penny: %s", REFUSAL)
+            self.settings["penny"] = Elsewhere(Unavailable(REFUSAL, code="multi_tenant_refused"))
+        else:
+            self.settings["penny"] = EngineHolder(config)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         # Kernels inherit the server's environment. The port is final only now (port_retries, port 0: it is
         # picked after extensions load), and this hook runs in the loop's first turns, ahead of any request
         # that could start a kernel. (pytest-jupyter's in-process servers never run it: their env stays clean.)
-        env = kernel_environment(serverapp, self.settings["penny_config"], self.settings["penny_instance"])
+        config = self.settings["penny_config"]
+        if self.mode == "service":
+            return
+        if self.mode == "client":  # the magics use the service, with the hub token the kernel inherits
+            env = {"PENNY_SERVICE_URL": config.service_url, "PENNY_SERVER_URL": None, "PENNY_KERNEL_TOKEN": None,
+                   "PENNY_DATA_DIR": None}
+        elif self.mode == "refused":
+            env = {"PENNY_SERVER_URL": loopback_url(serverapp) or serverapp.connection_url,
+                   "PENNY_KERNEL_TOKEN": None, "PENNY_DATA_DIR": None}
+        else:
+            env = kernel_environment(serverapp, config, self.settings["penny_instance"])
         for key, value in env.items():
             if value is None:
                 os.environ.pop(key, None)

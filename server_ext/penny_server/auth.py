@@ -1,21 +1,28 @@
 """Request identity -> Principal. The only place that decides who a caller is and which tenant they see.
 
-Two kinds of caller: a person, authenticated by Jupyter (token, password, JupyterHub, JWT), and a kernel this
-server started, authenticated by the credential the server handed it (`X-Penny-Token`, minted here and signed
-with penny_jupyter.signing). A kernel's credential names the server's owner; on a server without one owner it
-gets none (see owner_principal).
+Three kinds of caller:
+- a person, authenticated by Jupyter (token, password, JupyterHub, JWT);
+- in the Penny service (team mode), a person or their kernel, authenticated by the hub (OAuth cookie, or a hub
+  token such as JUPYTERHUB_API_TOKEN) and placed in a tenant by their hub groups (hub.HubDirectory);
+- a kernel this server started, authenticated by the credential the server handed it (`X-Penny-Token`, minted
+  here and signed with penny_jupyter.signing). It names the server's owner; on a server without one owner it
+  gets none (see owner_principal). The service mints none: kernels use their hub token there.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 
 from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider, User
+from tornado import web
 from penny_jupyter.errors import PennyError, Unauthorized
 from penny_jupyter.settings import PennyConfig
 from penny_jupyter.signing import KERNEL_HEADER
 from penny_jupyter.tenancy import Principal, owner_of_server, resolve_principal
+
+log = logging.getLogger("penny.auth")
 
 
 # jupyter-server's own providers: one shared token or password, so a single-user server.
@@ -23,12 +30,12 @@ _SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyId
 
 
 def principal_for(handler, config: PennyConfig) -> Principal:
-    kernel = getattr(handler, "kernel_principal", None)
-    if kernel is not None:  # verified in KernelCredential.prepare: the credential alone says who this is
-        return kernel
+    known = getattr(handler, "known_principal", None)
+    if known is not None:  # settled in Identity.prepare: a kernel credential, or the hub's word
+        return known
     user = handler.current_user
-    if user is None:
-        raise Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
+    if user is None or handler.settings.get("penny_directory") is not None:
+        raise not_signed_in(handler.settings)
     if not _trusted(config, handler.identity_provider):
         return owner_of_server(config)
     return _named(config, user.username)
@@ -110,37 +117,69 @@ def _invalid() -> Unauthorized:
                         "server; restart the kernel", code="kernel_credential_invalid")
 
 
-class KernelCredential:
-    """Mixin, first among the bases of Penny's REST handlers and its chat socket: a request that carries
-    X-Penny-Token is one of this server's kernels, authenticated by that credential alone (a kernel holds no
-    Jupyter token or cookie, and the identity provider is not asked). Without the header nothing changes."""
+def not_signed_in(settings) -> Unauthorized:
+    if settings.get("penny_directory") is not None:
+        return Unauthorized("sign in to JupyterHub first: this request carried no valid hub token or cookie (a "
+                            "kernel or script sends its JUPYTERHUB_API_TOKEN as 'Authorization: token ...')")
+    return Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
 
-    kernel_principal: Principal | None = None
+
+class Identity:
+    """Mixin, first among the bases of Penny's REST handlers and its chat socket: settles who is asking once,
+    before the method runs, in `known_principal`.
+
+    - X-Penny-Token: one of this server's kernels, authenticated by that credential alone (a kernel holds no
+      Jupyter token or cookie, and the identity provider is not asked). The Penny service accepts none.
+    - In the Penny service: whoever the hub authenticated (JupyterHubIdentityProvider, in jupyter-server's
+      prepare), placed in their tenant by their hub groups. Refusals are Penny's JSON errors with a sentence.
+    - Otherwise nothing changes: principal_for() maps the Jupyter user.
+    """
+
+    known_principal: Principal | None = None
 
     async def prepare(self, *args, **kwargs):
-        token = self.request.headers.get(KERNEL_HEADER)
-        if token is None:
-            result = super().prepare(*args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
-        from jupyter_server.base.call_context import CallContext
-        from tornado import web
+        try:
+            token = self.request.headers.get(KERNEL_HEADER)
+            if token is not None:
+                return self._prepare_kernel(token)
+            directory = self.settings.get("penny_directory")
+            try:
+                result = super().prepare(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    await result
+            except web.HTTPError as e:
+                # The hub's XSRF check refuses a write that came with no valid token before anyone asks who it
+                # is; say what is wrong with it instead ("'_xsrf' argument missing" would send people astray).
+                if directory is None or e.status_code != 403 or getattr(self, "_jupyter_current_user", None):
+                    raise
+                raise not_signed_in(self.settings) from None
+            if directory is not None and self.current_user is not None:
+                self.known_principal = await directory.principal(self.current_user.username)
+        except PennyError as e:  # Penny's JSON error, on REST and on the socket's upgrade request alike
+            if not self._finished:
+                log.warning("penny refused %s %s: %s", self.request.method, self.request.path, e.code)
+                from penny_jupyter.errors import to_wire
 
+                from .handlers import send_error_body
+
+                send_error_body(self, to_wire(e))
+        return None
+
+    def _prepare_kernel(self, token: str) -> None:
+        from jupyter_server.base.call_context import CallContext
+
+        if self.settings.get("penny_directory") is not None:
+            raise Unauthorized("this is your team's Penny service: it knows people by their hub token "
+                               "(Authorization: token $JUPYTERHUB_API_TOKEN), not by a server's kernel credential",
+                               code="kernel_credential_invalid")
         CallContext.set(CallContext.JUPYTER_HANDLER, self)
         if not self.check_host():  # the DNS-rebinding guard every Jupyter request gets
             raise web.HTTPError(403)
-        try:
-            self.kernel_principal = verify_kernel_credential(self.settings, token)
-        except PennyError as e:  # Penny's JSON error, on REST and on the socket's upgrade request alike
-            from penny_jupyter.errors import to_wire
-
-            from .handlers import send_error_body
-
-            return send_error_body(self, to_wire(e))
+        self.known_principal = verify_kernel_credential(self.settings, token)
         # For @authenticated / @ws_authenticated. No XSRF check (JupyterHandler.prepare would make one): XSRF rides
         # credentials a browser attaches by itself (cookies); it never attaches this header, and a page cannot
         # know the token to set it.
-        self.current_user = self._jupyter_current_user = User(username=self.kernel_principal.user)
-        return None
+        self.current_user = self._jupyter_current_user = User(username=self.known_principal.user)
 
 
 # ---------------------------------------------------------------------- who is in a tenant

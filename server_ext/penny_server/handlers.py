@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, Unauthorized, to_wire
+from penny_jupyter.errors import BadRequest, Forbidden, NotFound, PennyError, to_wire
 from tornado import web
 
-from .auth import KernelCredential, principal_for
+from .auth import Identity, not_signed_in, principal_for
 
 
 def _protocol():
@@ -27,7 +28,7 @@ API = r"/penny/api"
 ID = r"([A-Za-z0-9_.:-]{1,128})"
 
 
-class PennyHandler(KernelCredential, ExtensionHandlerMixin, APIHandler):
+class PennyHandler(Identity, ExtensionHandlerMixin, APIHandler):
     @property
     def principal(self):
         return principal_for(self, self.settings["penny_config"])
@@ -51,7 +52,10 @@ class PennyHandler(KernelCredential, ExtensionHandlerMixin, APIHandler):
         self.finish(json.dumps(data))
 
     def get_login_url(self) -> str:
-        raise Unauthorized("sign in to Jupyter first: this request carried no valid token or cookie")
+        refusal = getattr(self, "penny_refusal", None)  # the hub knows them, but not as a user of this service
+        if refusal is not None:
+            raise refusal
+        raise not_signed_in(self.settings)
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, PennyError):
@@ -77,7 +81,17 @@ def send_error_body(handler, wire) -> None:
 
 
 def authenticated(method):
-    return web.authenticated(method)
+    """tornado's @web.authenticated, but every method without a user gets Penny's sentence (get_login_url), where
+    tornado would send a bare 403 for anything but GET."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self.current_user:
+            self.get_login_url()  # raises
+        return method(self, *args, **kwargs)
+
+    setattr(wrapper, "__allow_unauthenticated", False)
+    return wrapper
 
 
 class HealthHandler(PennyHandler):
@@ -88,6 +102,14 @@ class HealthHandler(PennyHandler):
         self.reply({"status": "ok", "model": models["active"], "modelReason": models["reason"],
                     "engineStarted": self.settings["penny"].started is not None,
                     "version": __import__("penny_jupyter").__version__, "defaultTenant": config.default_tenant})
+
+
+class LocationHandler(PennyHandler):
+    """Where the sidebar finds Penny: here, or (a user's server under a hub) at the team's service."""
+
+    @authenticated
+    async def get(self):
+        self.reply(self.settings["penny_location"])
 
 
 class ModelsHandler(PennyHandler):
@@ -296,6 +318,25 @@ class AuditHandler(PennyHandler):
         self.reply(out)
 
 
+class AdminHandler(PennyHandler):
+    @authenticated
+    async def get(self):
+        """The tenant admin panel: members and roles, 30 days of usage, the audit log, data sources, model."""
+        import datetime as dt
+
+        from penny_jupyter import admin
+
+        from .auth import tenant_members
+
+        engine, who = await self.engine(), self.principal
+        admin.require_admin(who)  # before asking the identity side (the hub) who else is in the tenant
+        # The audit's clock (UTC), not config.today(): rows carry the real time of each call, so a pretend
+        # as_of date would show a month without them.
+        today = dt.datetime.now(dt.timezone.utc).date()
+        model = await self.settings["penny"].models.describe()
+        self.reply(await admin.overview(engine, who, await tenant_members(self, who), today, model))
+
+
 class OpenAPIHandler(PennyHandler):
     @authenticated
     async def get(self):
@@ -332,6 +373,7 @@ def _handlers():
 
     return [
         (rf"{API}/health", HealthHandler),
+        (rf"{API}/location", LocationHandler),
         (rf"{API}/models", ModelsHandler),
         (rf"{API}/me", MeHandler),
         (rf"{API}/conversations", ConversationsHandler),
@@ -350,6 +392,7 @@ def _handlers():
         (rf"{API}/artifacts/{ID}/links", ArtifactLinksHandler),
         (r"/penny/files/([A-Za-z0-9_.-]{1,4096})", SignedFileHandler),
         (rf"{API}/audit", AuditHandler),
+        (rf"{API}/admin", AdminHandler),
         (rf"{API}/openapi.json", OpenAPIHandler),
         (rf"{API}/.*", NotFoundHandler),
         (r"/penny/ws", ChatSocket),

@@ -42,6 +42,14 @@ def _audit_op() -> dict:
     return op
 
 
+def _admin_op() -> dict:
+    op = _op("The tenant admin panel: {tenant, users (members with roles, and anyone who called a tool), usage "
+             "(calls, errors, rateLimited for the last 30 days: per day, byTool, byUser), audit (newest 50 entries, "
+             "verified, firstBadId), sources (ok, detail), model}. Admins only; the caller's tenant only.")
+    op["responses"]["403"]["description"] = "not authenticated, or not an admin (code admin_only)"
+    return op
+
+
 def _models_op() -> dict:
     op = _op("The default model (active) with the reason for it, and every model a message may name "
              "(builtin and each pulled Ollama model)")
@@ -100,6 +108,7 @@ def build_openapi() -> dict:
                                             "longer shared with whoever made the link",
                                             params=("token",))},
         "/penny/api/audit": {"get": _audit_op()},
+        "/penny/api/admin": {"get": _admin_op()},
         "/penny/api/openapi.json": {"get": _op("This document")},
     }
     paths["/penny/files/{token}"]["get"]["security"] = []  # the signed token is the permission

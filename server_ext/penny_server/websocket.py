@@ -1,7 +1,8 @@
 """The chat socket: one JSON frame in, a stream of JSON events out.
 
 Identity comes from jupyter-server (token or cookie, origin checked) through `self.current_user`, or from
-a kernel's X-Penny-Token (auth.KernelCredential), never from a frame or the query string. A bad frame gets an `error` event and the socket stays open.
+a kernel's X-Penny-Token, or the hub in the Penny service (auth.Identity), never from a frame or the query
+string. A bad frame gets an `error` event and the socket stays open.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from penny_jupyter.errors import PennyError, TooLarge, to_wire
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .auth import KernelCredential, principal_for
+from .auth import Identity, principal_for
 
 log = logging.getLogger("penny.ws")
 
@@ -29,7 +30,7 @@ def _protocol():
     return protocol
 
 
-class ChatSocket(KernelCredential, WebSocketMixin, WebSocketHandler, JupyterHandler):
+class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
     # Open sockets, so conversation events and `typing` reach the same person's other tabs.
     _open: set["ChatSocket"] = set()
 

@@ -17,7 +17,7 @@ ENDPOINTS = [
     ("GET", ("artifacts",)), ("GET", ("artifacts", "a1")), ("GET", ("artifacts", "a1", "versions")),
     ("POST", ("artifacts", "a1", "refresh")), ("GET", ("artifacts", "a1", "download")), ("GET", ("openapi.json",)),
     ("GET", ("audit",)), ("GET", ("models",)), ("PUT", ("conversations", "c1", "sharing")),
-    ("PUT", ("artifacts", "a1", "sharing")), ("POST", ("artifacts", "a1", "links")),
+    ("PUT", ("artifacts", "a1", "sharing")), ("POST", ("artifacts", "a1", "links")), ("GET", ("admin",)),
 ]
 
 

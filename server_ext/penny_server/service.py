@@ -1,0 +1,104 @@
+"""`penny-service`: the Penny service JupyterHub starts and routes at {hub_prefix}services/penny/ (team mode).
+
+It is a jupyter-server with one extension, Penny's (the same handlers and socket as in a user's own server),
+and none of jupyter-server's own services: no kernels, contents, files or terminals, so nobody runs code in
+the process that holds every tenant's data. The hub authenticates every caller (JupyterHubIdentityProvider:
+the OAuth cookie of a browser, or a hub token such as a kernel's JUPYTERHUB_API_TOKEN); the tenant and roles
+come from the caller's hub groups (hub.HubDirectory). Where it listens, its URL prefix, its hub token and
+OAuth client all come from the environment the hub gives a managed service.
+
+Run it as an OS user of its own with a data dir only it can read (README, "Penny for teams").
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+from jupyter_server.serverapp import ServerApp
+from traitlets import default
+
+
+def _hub_identity_class():
+    from jupyterhub.services.auth import HubOAuth
+    from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
+    from penny_jupyter.errors import Forbidden
+    from penny_jupyter.settings import PennyConfig
+
+    class HubIdentity(JupyterHubIdentityProvider):
+        """The hub's own identity provider, with Penny's cache time and a sentence for a hub user who may not
+        use the service."""
+
+        @default("hub_auth")
+        def _default_hub_auth(self):
+            ttl = PennyConfig(parent=self.parent).hub_cache_seconds
+            return HubOAuth(parent=self, cache_max_age=max(0, int(ttl)))
+
+        async def get_user(self, handler):
+            user = await super().get_user(handler)
+            model = getattr(handler, "_cached_hub_user", None)
+            if user is None and model:  # a real hub user or service, without access:services!service=<us>
+                self.log.warning("penny: hub %s %r has no access to the service", model.get("kind"), model.get("name"))
+                handler.penny_refusal = Forbidden(
+                    f"{model.get('name')} is signed in to the hub but may not use the Penny service: a hub admin must "
+                    "grant them access:services!service=penny (see the README, 'Penny for teams')",
+                    code="no_service_access")
+            return user
+
+    return HubIdentity
+
+
+class PennyService(ServerApp):
+    name = "penny-service"
+    description = "The Penny service for a JupyterHub: one Penny for a company's analysts, tenants from hub groups."
+    penny_service = True  # PennyServerApp builds the hub directory and no kernel credentials when it sees this
+
+    default_services = ()  # no kernels, contents, files, terminals: Penny's handlers only
+
+    @default("identity_provider_class")
+    def _default_identity_provider_class(self):
+        return _hub_identity_class()
+
+    @default("base_url")
+    def _default_base_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/penny/")
+
+    @default("ip")
+    def _default_ip(self):
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")).hostname
+
+    @default("port")
+    def _default_port(self):
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")).port or 80
+
+    @default("open_browser")
+    def _default_open_browser(self):
+        return False
+
+    @default("terminals_enabled")
+    def _default_terminals_enabled(self):
+        return False
+
+    @default("default_url")
+    def _default_default_url(self):
+        return "/penny/api/health"
+
+    def find_server_extensions(self) -> None:
+        # Only Penny's, whatever else is installed in the same environment (jupyterlab, its LSP...).
+        self.jpserver_extensions = {"penny_server": True}
+
+    def init_webapp(self) -> None:
+        super().init_webapp()
+        # The hub's OAuth checks XSRF itself, after it knows whether a request came with a token (then none is
+        # needed) or a cookie; tornado's own check would run first and refuse every token call (as in the hub's
+        # own single-user servers).
+        self.web_app.settings["xsrf_cookies"] = False
+
+
+def main() -> None:
+    os.umask(0o077)  # every file the service writes is its own: its data dir is 0700 and stays so
+    PennyService.launch_instance()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The Penny service behind a real JupyterHub: who a hub token is, which company they see, and every refusal.
+
+Every call goes through the hub's proxy to /services/penny/, with tokens the hub issued, as a user's kernel or
+script sends them. Nothing in a request body names a user or a tenant.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.hub.conftest import request
+
+
+def test_each_person_is_the_company_their_hub_groups_say(hub):
+    seen = {user: hub.penny("GET", "me", hub.token_for(user))[1] for user in ("alice", "carol", "bob")}
+    assert seen["alice"] == {"user": "alice", "tenant": "acme", "roles": ["admin", "member"]}
+    assert seen["carol"] == {"user": "carol", "tenant": "acme", "roles": ["member"]}
+    assert seen["bob"] == {"user": "bob", "tenant": "globex", "roles": ["member"]}
+
+
+def test_the_service_runs_penny_only(hub):
+    """No kernels, contents, terminals or files at the service: nobody runs code where the data is."""
+    token = hub.token_for("alice")
+    for path in ("api/kernels", "api/contents", "api/terminals", "api/sessions", "files/penny.sqlite"):
+        status, _ = request("GET", f"{hub.url}services/penny/{path}", token=token)
+        assert status == 404, path
+    status, health = hub.penny("GET", "health", token)
+    assert status == 200 and health["status"] == "ok"
+
+
+def test_refusals_say_what_to_do_and_store_nothing(hub, fresh_id):
+    alice = hub.token_for("alice")
+    before = {c["id"] for c in hub.penny("GET", "conversations", alice)[1]["conversations"]}
+    title = f"should not exist {fresh_id}"
+
+    status, body = hub.penny("GET", "conversations", None)
+    assert status == 401 and "sign in to JupyterHub" in body["error"]["message"]
+    status, body = hub.penny("POST", "conversations", None, {"title": title})
+    assert status == 401 and "sign in to JupyterHub" in body["error"]["message"]
+
+    status, body = hub.penny("POST", "conversations", "forged" + alice[6:], {"title": title})
+    assert status == 401 and "no valid hub token" in body["error"]["message"]
+
+    status, body = hub.penny("POST", "conversations", hub.token_for("dave"), {"title": title})
+    assert status == 403 and body["error"]["code"] == "no_tenant"
+    assert "dave belongs to no company" in body["error"]["message"] and "tenant-" in body["error"]["message"]
+
+    status, body = hub.penny("POST", "conversations", hub.token_for("erin"), {"title": title})
+    assert status == 403 and body["error"]["code"] == "several_tenants"
+    assert "acme, globex" in body["error"]["message"] and "exactly one" in body["error"]["message"]
+
+    # A real token of alice's that the hub did not scope to the service.
+    status, created = hub.api("POST", "users/alice/tokens", {"note": "no penny", "scopes": ["read:users:name!user=alice"]})
+    assert status == 201, created
+    status, body = hub.penny("POST", "conversations", created["token"], {"title": title})
+    assert status == 403 and body["error"]["code"] == "no_service_access"
+
+    # A kernel credential of some user server means nothing here.
+    status, body = request("GET", f"{hub.url}services/penny/penny/api/me", headers={"X-Penny-Token": alice})
+    assert status == 401 and "hub token" in body["error"]["message"]
+
+    after = hub.penny("GET", "conversations", alice)[1]["conversations"]
+    assert {c["id"] for c in after} == before and title not in {c["title"] for c in after}
+
+
+def test_a_revoked_token_stops_working_within_the_cache_time(hub):
+    status, created = hub.api("POST", "users/carol/tokens", {"note": "to revoke", "expires_in": 600})
+    assert status == 201
+    assert hub.penny("GET", "me", created["token"])[0] == 200
+    status, _ = hub.api("DELETE", f"users/carol/tokens/{created['id']}")
+    assert status == 204
+    time.sleep(2.5)  # the service's hub_cache_seconds in these tests
+    status, body = hub.penny("GET", "me", created["token"])
+    assert status == 401, body
+
+
+def test_another_company_sees_nothing_and_ids_look_unknown(hub, fresh_id):
+    alice, bob, carol = (hub.token_for(u) for u in ("alice", "bob", "carol"))
+    status, conv = hub.penny("POST", "conversations", alice, {"title": f"acme plan {fresh_id}"})
+    assert status == 201
+    status, ran = hub.penny("POST", "tools/get_company_kpis/execute", alice,
+                            {"params": {"period": "MTD"}, "conversationId": conv["id"]})
+    assert status == 200, ran
+    art = ran["artifacts"][0]
+    assert art["tenant"] == "acme"
+
+    # bob (globex): none of acme's in his lists, and alice's ids answer exactly as ids that never existed.
+    titles = {c["title"] for c in hub.penny("GET", "conversations", bob)[1]["conversations"]}
+    assert not any("acme plan" in t for t in titles)
+    assert all(a["tenant"] == "globex" for a in hub.penny("GET", "artifacts", bob)[1]["artifacts"])
+    for real, fake in ((f"conversations/{conv['id']}", "conversations/conv_doesnotexist0"),
+                       (f"artifacts/{art['id']}", "artifacts/art_doesnotexist00"),
+                       (f"artifacts/{art['id']}/download?format=csv", "artifacts/art_doesnotexist00/download?format=csv")):
+        s1, b1 = hub.penny("GET", real, bob)
+        s2, b2 = hub.penny("GET", fake, bob)
+        assert s1 == s2 == 404
+        assert b1["error"]["code"] == b2["error"]["code"]
+    # A body that names another company changes nothing: the tenant is the token's.
+    status, made = hub.penny("POST", "conversations", bob, {"title": f"globex only {fresh_id}", "tenant": "acme",
+                                                           "user": "alice"})
+    assert status in (201, 400), made
+    assert f"globex only {fresh_id}" not in {c["title"] for c in hub.penny("GET", "conversations", alice)[1]["conversations"]}
+
+    # carol (acme, member) sees alice's work once it is shared with the team, and only reads it.
+    assert conv["id"] not in {c["id"] for c in hub.penny("GET", "conversations", carol)[1]["conversations"]}
+    status, _ = hub.penny("PUT", f"conversations/{conv['id']}/sharing", alice, {"tenant": True, "users": []})
+    assert status == 200
+    assert conv["id"] in {c["id"] for c in hub.penny("GET", "conversations", carol)[1]["conversations"]}
+    assert hub.penny("GET", f"artifacts/{art['id']}", carol)[0] == 200
+    status, body = hub.penny("PATCH", f"conversations/{conv['id']}", carol, {"title": "mine now"})
+    assert status == 403 and body["error"]["code"] == "read_only"
+    # ...and bob still cannot tell it exists.
+    assert hub.penny("GET", f"conversations/{conv['id']}", bob)[0] == 404
+
+
+def test_admin_panel_data_is_the_admins_own_company(hub):
+    """alice (penny-admins) reads acme's audit; carol may not; bob's globex calls never show."""
+    alice, carol, bob = (hub.token_for(u) for u in ("alice", "carol", "bob"))
+    hub.penny("POST", "tools/get_company_kpis/execute", bob, {"params": {"period": "MTD"}})
+    status, audit = hub.penny("GET", "audit", alice)
+    assert status == 200 and audit["verified"] is True
+    assert {e["tenant"] for e in audit["entries"]} <= {"acme"} and "bob" not in {e["user"] for e in audit["entries"]}
+    assert hub.penny("GET", "audit", carol)[0] == 403
