@@ -25,6 +25,15 @@ def _hub_identity_class():
     from penny_jupyter.errors import Forbidden
     from penny_jupyter.settings import PennyConfig
 
+    class PennyHubOAuth(HubOAuth):
+        def _get_token_url(self, handler):
+            """The hub accepts `?token=` on websocket requests only (a browser cannot set a header on one), and
+            knows them by `Sec-Fetch-Mode: websocket`, which Chromium does not send on a WebSocket handshake
+            (measured: Chromium 156 sends only Origin). The Upgrade header says the same thing."""
+            if handler.request.headers.get("Upgrade", "").lower() == "websocket":
+                return handler.get_argument("token", "")
+            return super()._get_token_url(handler)
+
     class HubIdentity(JupyterHubIdentityProvider):
         """The hub's own identity provider, with Penny's cache time and a sentence for a hub user who may not
         use the service."""
@@ -32,7 +41,7 @@ def _hub_identity_class():
         @default("hub_auth")
         def _default_hub_auth(self):
             ttl = PennyConfig(parent=self.parent).hub_cache_seconds
-            return HubOAuth(parent=self, cache_max_age=max(0, int(ttl)))
+            return PennyHubOAuth(parent=self, cache_max_age=max(0, int(ttl)))
 
         async def get_user(self, handler):
             user = await super().get_user(handler)
