@@ -113,11 +113,20 @@ def test_another_company_sees_nothing_and_ids_look_unknown(hub, fresh_id):
     assert hub.penny("GET", f"conversations/{conv['id']}", bob)[0] == 404
 
 
-def test_admin_panel_data_is_the_admins_own_company(hub):
-    """alice (penny-admins) reads acme's audit; carol may not; bob's globex calls never show."""
+def test_the_admin_panel_is_the_admins_own_company_from_hub_groups(hub):
+    """alice (penny-admins) sees acme's people as the hub's groups say, and acme's usage only; carol may not."""
     alice, carol, bob = (hub.token_for(u) for u in ("alice", "carol", "bob"))
     hub.penny("POST", "tools/get_company_kpis/execute", bob, {"params": {"period": "MTD"}})
-    status, audit = hub.penny("GET", "audit", alice)
-    assert status == 200 and audit["verified"] is True
-    assert {e["tenant"] for e in audit["entries"]} <= {"acme"} and "bob" not in {e["user"] for e in audit["entries"]}
-    assert hub.penny("GET", "audit", carol)[0] == 403
+    hub.penny("POST", "tools/get_company_kpis/execute", alice, {"params": {"period": "QTD"}})
+    status, panel = hub.penny("GET", "admin", alice)
+    assert status == 200, panel
+    assert panel["tenant"] == "acme"
+    roles = {u["user"]: u["roles"] for u in panel["users"]}
+    assert roles["alice"] == ["admin", "member"] and roles["carol"] == ["member"]
+    assert "bob" not in roles and "erin" not in roles  # erin is in two tenants' groups: refused, not listed
+    assert "bob" not in {u["user"] for u in panel["usage"]["byUser"]}
+    assert panel["audit"]["verified"] is True and {e["tenant"] for e in panel["audit"]["entries"]} == {"acme"}
+    assert all(s["ok"] for s in panel["sources"])
+    status, body = hub.penny("GET", "admin", carol)
+    assert status == 403 and body["error"]["code"] == "admin_only"
+    assert hub.penny("GET", "admin", bob)[0] == 403
