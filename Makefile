@@ -11,7 +11,7 @@ SCALE  ?= 1
 PORT   ?= 8888
 JS_SRC := $(wildcard labextension/src/*.ts labextension/src/*.tsx labextension/src/renderer/*.ts labextension/style/*) labextension/package.json
 
-HUB_PREFIX   ?= /opt/penny-hub
+HUB_PREFIX   ?= $(if $(filter 0,$(shell id -u)),/opt/penny-hub,$(HOME)/.penny-hub)
 HUB_PORT     ?= 8000
 HUB_PASSWORD ?= penny-demo
 HUB_USERS    := alice carol bob

@@ -78,8 +78,9 @@ service = {  # PENNY
 }
 if as_root:
     service["user"] = "penny"   # its own OS user: users' kernels cannot read its data dir
-    service["cwd"] = str(penny_data)
-    uid = pwd.getpwnam("penny").pw_uid
+    account = pwd.getpwnam("penny")
+    service["cwd"] = account.pw_dir
+    uid = account.pw_uid
     os.chown(penny_data, uid, uid)
     penny_data.chmod(0o700)
 c.JupyterHub.services = [service]

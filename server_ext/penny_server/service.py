@@ -57,12 +57,29 @@ def _hub_identity_class():
     return HubIdentity
 
 
+def _no_file_serving_class():
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+
+    class NoFiles(FileContentsManager):
+        """jupyter-server adds its contents manager's /files/ handler whatever the services: it would serve the
+        working directory (measured: penny.sqlite, from a service started in its data dir)."""
+
+        def get_extra_handlers(self):
+            return []
+
+    return NoFiles
+
+
 class PennyService(ServerApp):
     name = "penny-service"
     description = "The Penny service for a JupyterHub: one Penny for a company's analysts, tenants from hub groups."
     penny_service = True  # PennyServerApp builds the hub directory and no kernel credentials when it sees this
 
     default_services = ()  # no kernels, contents, files, terminals: Penny's handlers only
+
+    @default("contents_manager_class")
+    def _default_contents_manager_class(self):
+        return _no_file_serving_class()
 
     @default("identity_provider_class")
     def _default_identity_provider_class(self):

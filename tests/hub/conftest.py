@@ -18,6 +18,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +82,7 @@ class Hub:
     token: str         # the test service's admin token
     root: Path
     process: subprocess.Popen
+    api_url: str = ""  # the hub's API straight (what the service itself calls), not through the proxy
 
     def api(self, method: str, path: str, body=None, token: str | None = None):
         """(status, JSON body) of a hub API call."""
@@ -142,6 +145,13 @@ def _ensure_os_users() -> None:
 
 @pytest.fixture(scope="session")
 def hub() -> Hub:
+    with running_hub() as started:
+        yield started
+
+
+@contextmanager
+def running_hub() -> Iterator[Hub]:
+    """The hub, its proxy and the Penny service, up until the block ends (the `hub` fixture; bench/bench_hub.py)."""
     _ensure_os_users()
     # Not under pytest's tmp dir (0700 root): the service and the users must pass through to their own dirs.
     root = Path(tempfile.mkdtemp(prefix="penny-hub-", dir="/tmp"))
@@ -165,7 +175,7 @@ def hub() -> Hub:
     proc = subprocess.Popen([str(PREFIX / "venv/bin/jupyterhub"), "-f", str(config)], cwd=root, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     hub = Hub(url=f"http://127.0.0.1:{port}/", service_url=f"http://127.0.0.1:{service_port}/services/penny/",
-              token=token, root=root, process=proc)
+              token=token, root=root, process=proc, api_url=f"http://127.0.0.1:{env['HUB_API_PORT']}/hub/api/")
     try:
         _wait(hub)
         yield hub

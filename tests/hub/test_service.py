@@ -19,9 +19,13 @@ def test_each_person_is_the_company_their_hub_groups_say(hub):
 
 
 def test_the_service_runs_penny_only(hub):
-    """No kernels, contents, terminals or files at the service: nobody runs code where the data is."""
+    """No kernels, contents, terminals or files at the service: nobody runs code or reads a file where the data
+    is. (jupyter-server's file handler once served penny.sqlite from the service's working directory.)"""
     token = hub.token_for("alice")
-    for path in ("api/kernels", "api/contents", "api/terminals", "api/sessions", "files/penny.sqlite"):
+    assert hub.penny("GET", "conversations", token)[0] == 200  # the engine and its files exist from here on
+    for path in ("api/kernels", "api/contents", "api/terminals", "api/sessions", "api/kernelspecs", "files/penny.sqlite",
+                 "files/signing.key", "files/warehouses/acme.duckdb", "view/penny.sqlite", "tree", "lab",
+                 "nbconvert/html/x.ipynb"):
         status, _ = request("GET", f"{hub.url}services/penny/{path}", token=token)
         assert status == 404, path
     status, health = hub.penny("GET", "health", token)
