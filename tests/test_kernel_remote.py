@@ -33,7 +33,8 @@ NO_JUPYTER = {"Authorization": ""}
 def jp_server_config(penny_config_values):
     return {
         "ServerApp": {"jpserver_extensions": {"penny_server": True}, "identity_provider_class": TokenPerUser},
-        "PennyConfig": {**penny_config_values, "allow_multi_tenant_server": True, "tenant_map": {"alice": "acme", "bob": "globex"},
+        "PennyConfig": {**penny_config_values, "allow_multi_tenant_server": True,
+                        "tenant_map": {"alice": "acme", "bob": "globex"},
                         "admins": ["alice"], "model": "builtin"},
     }
 

@@ -87,14 +87,15 @@ def mode_of(serverapp, config: PennyConfig) -> str:
     - "client": a user's server under a hub with a Penny service (service_url): no engine here;
     - "refused": a server that trusts several identities and names several tenants (see REFUSAL);
     - "here": everything else (the personal default)."""
-    from .auth import _trusted
+    from .auth import trusts_identity
 
     if getattr(serverapp, "penny_service", False):
         return "service"
     if config.service_url:
         return "client"
     tenants = set(config.tenant_map.values()) | {config.default_tenant}
-    if len(tenants) > 1 and _trusted(config, serverapp.identity_provider) and not config.allow_multi_tenant_server:
+    several = len(tenants) > 1 and trusts_identity(config, serverapp.identity_provider)
+    if several and not config.allow_multi_tenant_server:
         return "refused"
     return "here"
 

@@ -36,12 +36,12 @@ def principal_for(handler, config: PennyConfig) -> Principal:
     user = handler.current_user
     if user is None or handler.settings.get("penny_directory") is not None:
         raise not_signed_in(handler.settings)
-    if not _trusted(config, handler.identity_provider):
+    if not trusts_identity(config, handler.identity_provider):
         return owner_of_server(config)
     return _named(config, user.username)
 
 
-def _trusted(config: PennyConfig, provider) -> bool:
+def trusts_identity(config: PennyConfig, provider) -> bool:
     if config.trust_identity is not None:
         return config.trust_identity
     # jupyter-server's default provider names every token caller a fresh random anonymous user,
@@ -65,7 +65,7 @@ def owner_principal(config: PennyConfig, provider, environ=os.environ) -> Princi
     owner (one server shared by several people) starts kernels for whoever asks, but the kernel cannot prove
     later which of them it belongs to, so it gets no credential and the magics say they need a per-user server.
     """
-    if not _trusted(config, provider):
+    if not trusts_identity(config, provider):
         return owner_of_server(config)
     hub_user = environ.get("JUPYTERHUB_USER")
     return _named(config, hub_user) if hub_user else None
@@ -194,7 +194,7 @@ async def tenant_members(handler, who: Principal) -> list[Principal]:
     directory = handler.settings.get("penny_directory")
     if directory is not None:
         return await directory.members(who.tenant)
-    if not _trusted(config, handler.identity_provider):
+    if not trusts_identity(config, handler.identity_provider):
         return [owner_of_server(config)]
     names = set(config.tenant_map) | set(config.admins) | set(config.viewers) | {who.user}
     people = [_named(config, n) for n in sorted(names)]

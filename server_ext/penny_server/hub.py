@@ -102,7 +102,8 @@ class HubDirectory:
                           "read:users and read:groups?", path, e.code)
                 raise Unavailable("the Penny service may not read users and groups from the hub: a hub admin must "
                                   "give the service the role in the README ('Penny for teams')") from None
-            raise Unavailable(f"the hub answered HTTP {e.code} when Penny asked who you are; try again shortly") from None
+            raise Unavailable(f"the hub answered HTTP {e.code} when Penny asked who you are; try again shortly") \
+                from None
         except OSError as e:
             raise Unavailable(f"the hub did not answer Penny ({type(e).__name__}); try again shortly") from None
         return json.loads(resp.body)

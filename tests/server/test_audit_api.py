@@ -16,7 +16,8 @@ def jp_server_config(penny_config_values):
     return {
         "ServerApp": {"jpserver_extensions": {"penny_server": True}, "identity_provider_class": TokenPerUser},
         "PennyConfig": {**penny_config_values,
-                        "allow_multi_tenant_server": True, "tenant_map": {"alice": "acme", "carol": "acme", "bob": "globex", "dave": "globex"},
+                        "allow_multi_tenant_server": True,
+                        "tenant_map": {"alice": "acme", "carol": "acme", "bob": "globex", "dave": "globex"},
                         "admins": ["alice", "dave"], "rate_limit_user": "100/minute",
                         "rate_limit_tools": {"load_dashboard": "2/minute"}},
     }

@@ -19,7 +19,8 @@ NO_AUTH = {"Authorization": ""}
 def jp_server_config(penny_config_values):
     return {
         "ServerApp": {"jpserver_extensions": {"penny_server": True}, "identity_provider_class": TokenPerUser},
-        "PennyConfig": {**penny_config_values, "allow_multi_tenant_server": True, "tenant_map": {"alice": "acme", "carol": "acme", "bob": "globex"}},
+        "PennyConfig": {**penny_config_values, "allow_multi_tenant_server": True,
+                        "tenant_map": {"alice": "acme", "carol": "acme", "bob": "globex"}},
     }
 
 
