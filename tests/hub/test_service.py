@@ -99,6 +99,16 @@ def test_another_company_sees_nothing_and_ids_look_unknown(hub, fresh_id):
         s2, b2 = hub.penny("GET", fake, bob)
         assert s1 == s2 == 404
         assert b1["error"]["code"] == b2["error"]["code"]
+    for method, path, body in (("GET", f"artifacts/{art['id']}/versions", None),
+                               ("POST", f"artifacts/{art['id']}/refresh", {}),
+                               ("POST", f"artifacts/{art['id']}/links", {"format": "csv"}),
+                               ("PUT", f"artifacts/{art['id']}/sharing", {"tenant": True, "users": []}),
+                               ("PUT", f"conversations/{conv['id']}/sharing", {"tenant": True, "users": ["bob"]}),
+                               ("PATCH", f"conversations/{conv['id']}", {"title": "mine"}),
+                               ("DELETE", f"conversations/{conv['id']}", None),
+                               ("GET", f"conversations/{conv['id']}/messages", None)):
+        assert hub.penny(method, path, bob, body)[0] == 404, (method, path)
+    assert hub.penny("GET", f"conversations/{conv['id']}", alice)[1]["title"] == f"acme plan {fresh_id}"
     # A body that names another company changes nothing: the tenant is the token's.
     status, made = hub.penny("POST", "conversations", bob, {"title": f"globex only {fresh_id}", "tenant": "acme",
                                                            "user": "alice"})
@@ -134,3 +144,18 @@ def test_the_admin_panel_is_the_admins_own_company_from_hub_groups(hub):
     status, body = hub.penny("GET", "admin", carol)
     assert status == 403 and body["error"]["code"] == "admin_only"
     assert hub.penny("GET", "admin", bob)[0] == 403
+
+
+def test_run_python_runs_in_the_services_sandbox_and_sees_only_the_callers_data(hub):
+    """The service (OS user penny, not root) runs bubblewrap itself; code inside reads its caller's warehouse
+    and nothing of the service's: not the app database, not the signing key, not the other company."""
+    code = ("import os\n"
+            "print(penny.sql('select count(*) as n from customers').iloc[0, 0] > 0)\n"
+            f"for p in {[str(hub.root / 'penny' / n) for n in ('penny.sqlite', 'signing.key', 'warehouses')]!r}:\n"
+            "    print(os.path.exists(p))\n"
+            "print(os.getuid())")
+    status, ran = hub.penny("POST", "tools/run_python/execute", hub.token_for("bob"), {"params": {"code": code}})
+    assert status == 200, ran
+    lines = ran["data"]["stdout"].split()
+    assert lines[0] == "True" and lines[1:4] == ["False", "False", "False"], ran["data"]
+    assert lines[4] != "0"
