@@ -167,6 +167,10 @@ class PennyServerApp(ExtensionApp):
         from .handlers import HANDLERS
 
         self.handlers.extend(HANDLERS)
+        if self.mode == "service":
+            from .service import service_home_handler
+
+            self.handlers.append((r"/penny/?", service_home_handler()))
 
     async def stop_extension(self) -> None:
         holder = self.settings.get("penny")

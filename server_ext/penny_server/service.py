@@ -70,6 +70,36 @@ def _no_file_serving_class():
     return NoFiles
 
 
+def service_home_handler():
+    """`GET {prefix}penny/`: what a person sees who opens the service in a browser. A page, so the hub's OAuth
+    flow applies (a login redirect, then the service's own cookie); it says who they are to Penny and where
+    to go, and hands the page the XSRF token its own requests need."""
+    from html import escape
+
+    from jupyter_server.base.handlers import JupyterHandler
+    from penny_jupyter.errors import PennyError
+    from tornado import web
+
+    class ServiceHome(JupyterHandler):
+        @web.authenticated
+        async def get(self):
+            try:
+                who = await self.settings["penny_directory"].principal(self.current_user.username)
+                line = f"You are {escape(who.user)} in {escape(who.tenant)} ({', '.join(sorted(who.roles))})."
+            except PennyError as e:
+                self.set_status(e.status)
+                line = escape(str(e))
+            hub = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+            self.write(f"""<!doctype html><html><head><meta charset="utf-8"><title>Penny for teams</title>
+<meta name="penny-xsrf" content="{escape(self.xsrf_token.decode())}"></head>
+<body style="font: 15px system-ui, sans-serif; margin: 3em; max-width: 40em">
+<h1>Penny for teams</h1><p id="penny-who">{line}</p>
+<p>Penny lives in the sidebar of your JupyterLab: <a href="{escape(hub)}hub/home">open your server</a>.</p>
+</body></html>""")
+
+    return ServiceHome
+
+
 class PennyService(ServerApp):
     name = "penny-service"
     description = "The Penny service for a JupyterHub: one Penny for a company's analysts, tenants from hub groups."
@@ -107,7 +137,7 @@ class PennyService(ServerApp):
 
     @default("default_url")
     def _default_default_url(self):
-        return "/penny/api/health"
+        return "/penny/"
 
     def find_server_extensions(self) -> None:
         # Only Penny's, whatever else is installed in the same environment (jupyterlab, its LSP...).

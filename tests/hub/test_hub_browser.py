@@ -141,3 +141,56 @@ def test_a_team_shares_one_penny_and_another_company_sees_nothing(browser, hub):
     for person in (alice, carol, bob):
         assert not person.errors, (person.user, person.errors)
         person.context.close()
+
+
+def test_opening_the_service_in_a_browser_goes_through_the_hubs_oauth(browser, hub):
+    """A person who opens /services/penny/ is sent through the hub's OAuth flow and comes back with the service's
+    own cookie. With it, the service's pages work; a write needs the XSRF token (as Jupyter's do), and a page of
+    another origin gets no chat socket even though the browser sends the cookie."""
+    import http.server
+    import threading
+
+    from tests.hub.conftest import free_port
+
+    alice = Person(browser, hub, "alice")
+    page = alice.page
+    page.goto(f"{hub.url}hub/login")
+    page.fill("#username_input", "alice")
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(r"/user/alice/"), timeout=180_000)
+    page.goto(f"{hub.url}services/penny/")
+    expect(page.locator("#penny-who")).to_have_text("You are alice in acme (admin, member).")
+    assert "/services/penny/penny/" in page.url
+    assert any(c["name"] == "service-penny" and c["path"].startswith("/services/penny")
+               for c in alice.context.cookies()), alice.context.cookies()
+    calls = page.evaluate("""async () => {
+        const xsrf = document.querySelector('meta[name=penny-xsrf]').content;
+        const post = (headers) => fetch('/services/penny/penny/api/conversations', {method: 'POST',
+            headers: {'Content-Type': 'application/json', ...headers}, body: JSON.stringify({title: 'from the cookie'})});
+        const me = await fetch('/services/penny/penny/api/me', {headers: {'X-XSRFToken': xsrf}});
+        return {me: [me.status, await me.json()], bare: (await post({})).status,
+                withXsrf: (await post({'X-XSRFToken': xsrf})).status};
+    }""")
+    assert calls["me"] == [200, {"user": "alice", "tenant": "acme", "roles": ["admin", "member"]}]
+    assert calls["bare"] in (401, 403) and calls["withXsrf"] == 201, calls
+
+    def socket_from(p: Page) -> str:
+        return p.evaluate("""(url) => new Promise(done => {
+            const ws = new WebSocket(url);
+            ws.onmessage = e => { done(JSON.parse(e.data).type); ws.close(); };
+            ws.onclose = () => done('closed');
+            setTimeout(() => done('timeout'), 15000);
+        })""", f"ws{hub.url[4:]}services/penny/penny/ws")
+
+    assert socket_from(page) == "ready"  # same origin, the cookie alone
+    port = free_port()
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        evil = alice.context.new_page()
+        evil.goto(f"http://127.0.0.1:{port}/")
+        assert socket_from(evil) == "closed"  # another origin: refused, the cookie notwithstanding
+    finally:
+        other.shutdown()
+    alice.context.close()
