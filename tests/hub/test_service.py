@@ -18,6 +18,18 @@ def test_each_person_is_the_company_their_hub_groups_say(hub):
     assert seen["bob"] == {"user": "bob", "tenant": "globex", "roles": ["member"]}
 
 
+def test_the_services_files_are_its_own_os_users_alone(hub):
+    import pwd
+
+    token = hub.token_for("carol")
+    assert hub.penny("POST", "tools/get_company_kpis/execute", token, {"params": {"period": "MTD"}})[0] == 200
+    penny = pwd.getpwnam("penny").pw_uid
+    data = hub.root / "penny"
+    assert data.stat().st_uid == penny and data.stat().st_mode & 0o777 == 0o700
+    for path in [p for p in data.rglob("*") if p.is_file()]:
+        assert path.stat().st_uid == penny and path.stat().st_mode & 0o077 == 0, path  # umask 077
+
+
 def test_the_service_runs_penny_only(hub):
     """No kernels, contents, terminals or files at the service: nobody runs code or reads a file where the data
     is. (jupyter-server's file handler once served penny.sqlite from the service's working directory.)"""
@@ -65,6 +77,11 @@ def test_refusals_say_what_to_do_and_store_nothing(hub, fresh_id):
 
     after = hub.penny("GET", "conversations", alice)[1]["conversations"]
     assert {c["id"] for c in after} == before and title not in {c["title"] for c in after}
+    log = hub.log_tail(2000)  # each refusal is in the service's log, by code (never the token)
+    for code in ("no_tenant", "several_tenants", "kernel_credential_invalid"):
+        assert f": {code}" in log, code
+    assert "hub user 'alice' has no access to the service" in log
+    assert alice not in log
 
 
 def test_a_revoked_token_stops_working_within_the_cache_time(hub):
