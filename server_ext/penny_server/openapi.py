@@ -75,6 +75,8 @@ def build_openapi() -> dict:
         "/penny/api/health": {"get": _op("Which model answers (model, modelReason), and whether the engine is up")},
         "/penny/api/models": {"get": _models_op()},
         "/penny/api/me": {"get": _op("The caller's user, tenant and roles")},
+        "/penny/api/location": {"get": _op("Where Penny's engine answers for this server: {engine: 'here'}, or "
+                                           "{engine: 'service', url} under a hub with a Penny service")},
         "/penny/api/conversations": {"get": _op("The caller's conversations"),
                                      "post": _op("Start a conversation", "ConversationCreate", 201)},
         "/penny/api/conversations/{id}": {"get": _op("One conversation", params=cid),

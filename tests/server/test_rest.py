@@ -10,7 +10,7 @@ from tornado.httpclient import HTTPClientError
 from tests.server.conftest import error_of
 
 ENDPOINTS = [
-    ("GET", ("health",)), ("GET", ("me",)), ("GET", ("conversations",)), ("POST", ("conversations",)),
+    ("GET", ("health",)), ("GET", ("me",)), ("GET", ("location",)), ("GET", ("conversations",)), ("POST", ("conversations",)),
     ("GET", ("conversations", "c1")), ("PATCH", ("conversations", "c1")), ("DELETE", ("conversations", "c1")),
     ("GET", ("conversations", "c1", "messages")), ("POST", ("conversations", "c1", "messages")),
     ("GET", ("tools",)), ("POST", ("tools", "get_company_kpis", "execute")), ("GET", ("dashboards",)),
