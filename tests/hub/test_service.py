@@ -176,3 +176,16 @@ def test_run_python_runs_in_the_services_sandbox_and_sees_only_the_callers_data(
     lines = ran["data"]["stdout"].split()
     assert lines[0] == "True" and lines[1:4] == ["False", "False", "False"], ran["data"]
     assert lines[4] != "0"
+
+
+def test_a_signed_link_from_the_service_opens_without_a_login(hub):
+    alice = hub.token_for("alice")
+    status, ran = hub.penny("POST", "tools/run_sql/execute", alice,
+                            {"params": {"query": "select region, count(*) as n from customers group by 1 order by 1"}})
+    assert status == 200, ran
+    status, link = hub.penny("POST", f"artifacts/{ran['artifacts'][0]['id']}/links", alice, {"format": "csv"})
+    assert status == 201 and link["url"].startswith("/services/penny/penny/files/"), link
+    import urllib.request
+
+    with urllib.request.urlopen(hub.url.rstrip("/") + link["url"], timeout=30) as resp:
+        assert resp.status == 200 and resp.read().decode().startswith("region,n")
