@@ -43,11 +43,16 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-install
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[test]"
 	touch $@
 
-# Debian packages the tests need: a real browser for the UI tests, bubblewrap and libseccomp for the sandbox.
+# Debian packages the tests need: a real browser for the UI tests, bubblewrap and libseccomp for the sandbox,
+# PostgreSQL and Redis servers (started by the test fixtures, never as system services), Python's venv for the hub.
 system-packages:
 	@if ! command -v chromium > /dev/null || ! command -v bwrap > /dev/null || ! ldconfig -p | grep -q libseccomp.so.2; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium bubblewrap libseccomp2 > /dev/null; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || ! command -v redis-server > /dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql redis-server > /dev/null; \
 	fi
 	@if ! /usr/bin/python3 -c 'import ensurepip, venv' 2> /dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
