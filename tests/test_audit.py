@@ -1,5 +1,4 @@
-"""The audit log: a row for every call however it ended, a per-tenant hash chain that shows tampering.
-Every test runs on SQLite and on PostgreSQL (db_fixtures.db_url)."""
+"""The audit log: a row for every call however it ended, a per-tenant hash chain that shows tampering."""
 
 from __future__ import annotations
 
@@ -36,8 +35,8 @@ def broken(ctx, params):
 
 
 @pytest.fixture
-def db(db_url):
-    d = Database(db_url)
+def db(tmp_path):
+    d = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
     yield d
     d.close()
 

@@ -16,7 +16,6 @@ import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import tracing
 from ..data.sqlguard import MAX_QUERY_CHARS, check
 from ..data.sqlprocess import QueryFailed
 from ..errors import InvalidParams, PennyError, SqlError, SqlRefused, TooLarge, ToolTimeout, Unavailable
@@ -89,10 +88,7 @@ def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
             query = check(params.query, catalogs=[proc.catalog])
             if ctx.cancelled():
                 raise QueryFailed("cancelled")
-            with tracing.span("penny.sql", tenant=ctx.principal.tenant) as span:
-                result = proc.query(query, limit, float(ctx.config.sql_timeout))
-                if span is not None:
-                    span.set_attribute("penny.rows", len(result.rows))
+            result = proc.query(query, limit, float(ctx.config.sql_timeout))
     except QueryFailed as e:
         raise _sentence(e, ctx.config) from None
     rows, truncated = result.rows, result.truncated
