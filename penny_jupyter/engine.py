@@ -14,6 +14,9 @@ from .settings import PennyConfig
 class Engine:
     def __init__(self, config: PennyConfig | None = None) -> None:
         self.config = config or PennyConfig()
+        from . import tracing
+
+        tracing.configure(self.config)
 
     @cached_property
     def db(self):

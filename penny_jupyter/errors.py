@@ -96,6 +96,18 @@ class SourceUnavailable(Unavailable):
     code = "source_unavailable"
 
 
+class StoreUnavailable(Unavailable):
+    """Penny's own database (app state: conversations, artifacts, audit) cannot be reached or refused for
+    now: PostgreSQL down or restarting, a SQLite file locked too long. Nothing was half-written; retrying works
+    once it is back, without restarting Penny."""
+
+    code = "store_unavailable"
+    MESSAGE = "Penny's database is not answering; try again in a moment"
+
+    def __init__(self, message: str = MESSAGE, *, code: str | None = None, retry_after: float | None = 2):
+        super().__init__(message, code=code, retry_after=retry_after)
+
+
 class SourceConfigError(PennyError):
     """tenant_sources is wrong: the admin, not the caller, has to fix it."""
 

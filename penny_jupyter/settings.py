@@ -66,6 +66,13 @@ class PennyConfig(Configurable):
         "token or a changed group counts at most this much later."
     ).tag(config=True)
 
+    redis_url = Unicode(
+        "", help="Redis (or Valkey) URL, e.g. 'redis://redis:6379/0', shared by every replica of one Penny: chat "
+        "events reach a person's sockets on all replicas, and rate limits count across them. Empty: one process, "
+        "everything in memory. While Redis is unreachable each replica goes on alone (its own sockets, its own "
+        "limits), logs it once, and rejoins when Redis answers."
+    ).tag(config=True)
+
     demo_scale = Float(1.0, help="Size of the generated demo warehouse (1.0 is ~1M fact rows).").tag(config=True)
     refresh_demo_data = Bool(
         True, help="Regenerate a generated demo warehouse whose data ends before today. Your own files are never touched."
@@ -156,6 +163,11 @@ class PennyConfig(Configurable):
     ).tag(config=True)
     viewers = List(
         Unicode(), help="Usernames with the viewer role: they read what is shared with them and cannot share."
+    ).tag(config=True)
+
+    otlp_endpoint = Unicode(
+        "", help="OpenTelemetry collector (OTLP over HTTP, e.g. 'http://otel-collector:4318') for one trace per "
+        "turn; empty: the standard OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing (nothing is imported)."
     ).tag(config=True)
 
     @default("data_dir")

@@ -1,5 +1,6 @@
 """The artifact store: small specs inline, large ones in a local folder or on S3 (moto's real S3 server),
-versions, integrity, sharing, and what an outage leaves behind (nothing half-written, nothing lost)."""
+versions, integrity, sharing, and what an outage leaves behind (nothing half-written, nothing lost).
+Every test runs with its metadata on SQLite and on PostgreSQL (db_fixtures.db_url)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,15 @@ def table(rows: int, title: str = "Big table", tag: str = "v") -> ArtifactDraft:
                          source={"tool": "run_sql", "params": {"query": "select 1"}})
 
 
-def engine_for(tmp_path, **cfg) -> Engine:
+def engine_for(tmp_path, db_url: str = "", **cfg) -> Engine:
     config = PennyConfig(data_dir=str(tmp_path / "data"), as_of="2026-11-18", tenant_map=TENANTS,
-                         artifact_inline_bytes=4096, **cfg)
+                         artifact_inline_bytes=4096, database_url=db_url, **cfg)
     return Engine(config)
 
 
 @pytest.fixture
-def local(tmp_path):
-    e = engine_for(tmp_path)
+def local(tmp_path, db_url):
+    e = engine_for(tmp_path, db_url)
     yield e
     e.close()
 
@@ -50,8 +51,8 @@ def moto():
 
 
 @pytest.fixture
-def on_s3(tmp_path, moto):
-    e = engine_for(tmp_path, artifact_store_url=f"s3://penny-artifacts/{tmp_path.name}",
+def on_s3(tmp_path, moto, db_url):
+    e = engine_for(tmp_path, db_url, artifact_store_url=f"s3://penny-artifacts/{tmp_path.name}",
                    artifact_store_options=moto.options())
     yield e
     e.close()
@@ -215,9 +216,10 @@ def test_on_s3_payloads_upload_fetch_and_keep_their_versions(on_s3):
         again.close()
 
 
-def test_s3_cut_mid_upload_loses_nothing_and_says_so(tmp_path, moto):
+def test_s3_cut_mid_upload_loses_nothing_and_says_so(tmp_path, moto, db_url):
     proxy = CuttingProxy(moto.port)
-    engine = engine_for(tmp_path, artifact_store_url="s3://penny-artifacts/cut",
+    cut = f"cut-{tmp_path.name}"  # the bucket outlives the test (module-scoped): a prefix of its own
+    engine = engine_for(tmp_path, db_url, artifact_store_url=f"s3://penny-artifacts/{cut}",
                         artifact_store_options=moto.options(proxy.url))
     try:
         art = engine.artifacts.save(ALICE, table(2000, tag="one"))
@@ -225,21 +227,21 @@ def test_s3_cut_mid_upload_loses_nothing_and_says_so(tmp_path, moto):
         with pytest.raises(Unavailable) as e:
             engine.artifacts.add_version(ALICE, art["id"], table(2000, tag="two"))
         assert proxy.cuts >= 1
-        assert "could not write to the artifact store at s3://penny-artifacts/cut" in e.value.message
+        assert f"could not write to the artifact store at s3://penny-artifacts/{cut}" in e.value.message
         assert "earlier versions are intact" in e.value.message and e.value.status == 503
         proxy.cut_after(None)
         assert [v["version"] for v in engine.artifacts.versions(ALICE, art["id"])] == [1]
         assert engine.artifacts.get(ALICE, art["id"])["spec"]["rows"][0]["tag"] == "one"
-        assert len([k for k in _objects(engine) if "/cut/" in k]) == 1  # no partial object became visible
+        assert len([k for k in _objects(engine) if f"/{cut}/" in k]) == 1  # no partial object became visible
     finally:
         engine.close()
         proxy.close()
 
 
-def test_s3_stopped_then_back(tmp_path):
+def test_s3_stopped_then_back(tmp_path, db_url):
     server = MotoS3().start()
     server.make_bucket("outage")
-    engine = engine_for(tmp_path, artifact_store_url="s3://outage/p", artifact_store_options=server.options())
+    engine = engine_for(tmp_path, db_url, artifact_store_url="s3://outage/p", artifact_store_options=server.options())
     try:
         art = engine.artifacts.save(ALICE, table(2000, tag="one"))
         server.stop()
@@ -281,3 +283,8 @@ def test_s3_link_for_another_tenant_or_unshared_artifact_is_not_made(on_s3):
     for who in (BOB, CAROL):
         with pytest.raises(NotFound):
             on_s3.links.create(who, art["id"], "json")
+
+
+def test_a_title_longer_than_the_column_is_cut_on_both_backends(local):
+    art = local.artifacts.save(ALICE, table(3, title="T" * 1000))
+    assert local.artifacts.get(ALICE, art["id"])["title"] == "T" * 300 == art["title"]

@@ -1,4 +1,5 @@
-"""The audit log: a row for every call however it ended, a per-tenant hash chain that shows tampering."""
+"""The audit log: a row for every call however it ended, a per-tenant hash chain that shows tampering.
+Every test runs on SQLite and on PostgreSQL (db_fixtures.db_url)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def broken(ctx, params):
 
 
 @pytest.fixture
-def db(tmp_path):
-    d = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
+def db(db_url):
+    d = Database(db_url)
     yield d
     d.close()
 

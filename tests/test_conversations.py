@@ -1,4 +1,4 @@
-"""ConversationService on SQLite: order, rename, delete, idempotent client ids, tenant scoping, migrations."""
+"""ConversationService on SQLite and PostgreSQL (every test runs on both, db_fixtures.db_url): order, rename, delete, idempotent client ids, tenant scoping, migrations."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ CAROL = Principal("carol", "acme")
 
 
 @pytest.fixture
-def db(tmp_path):
-    d = Database(f"sqlite:///{tmp_path / 'penny.sqlite'}")
+def db(db_url):
+    d = Database(db_url)
     yield d
     d.close()
 
@@ -31,6 +31,7 @@ def test_schema_is_at_the_latest_migration_and_reopening_changes_nothing(tmp_pat
     assert db.schema_version == MIGRATIONS[-1][0]
     again = Database(db.url)
     assert again.schema_version == db.schema_version
+    again.close()
 
 
 def test_create_list_rename_delete(svc):
@@ -81,3 +82,12 @@ def test_ids_are_scoped_per_tenant_and_private_to_the_author(svc):
     # carol cannot take over alice's id either
     with pytest.raises(NotFound):
         svc.get_or_create(CAROL, "conv_123")
+
+
+def test_text_postgresql_would_refuse_is_stored_the_same_way_on_both(svc):
+    """PostgreSQL refuses NUL in text and enforces VARCHAR lengths; SQLite does neither. Both store the same."""
+    conv = svc.create(ALICE, "t" * 500)
+    assert len(svc.get(ALICE, conv.id).title) == 200
+    msg = svc.append_message(ALICE, conv.id, "user", "a\x00b")
+    assert msg.content == "a\ufffdb" and [m.content for m in svc.messages(ALICE, conv.id)] == ["a\ufffdb"]
+    assert svc.rename(ALICE, conv.id, "x\x00" * 150).title == "x\ufffd" * 100

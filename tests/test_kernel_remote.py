@@ -185,13 +185,16 @@ def test_a_hub_server_hands_its_users_credential_and_a_shared_one_none(tmp_path,
 
 
 def test_the_servers_errors_come_back_as_the_same_kind_of_error():
-    from penny_jupyter.errors import InvalidParams, NotFound, PennyError, RateLimited, Unavailable
+    from penny_jupyter.errors import InvalidParams, NotFound, PennyError, RateLimited, StoreUnavailable, Unavailable
     from penny_jupyter.kernel.remote import _error, _error_event
 
     body = b'{"error": {"code": "invalid_params", "message": "period: bad"}}'
     assert type(_error(400, body)) is InvalidParams and _error(400, body).message == "period: bad"
-    outage = _error(503, b'{"error": {"code": "store_unavailable", "message": "S3 is down"}}')
-    assert type(outage) is Unavailable and outage.code == "store_unavailable"
+    outage = _error(503, b'{"error": {"code": "store_unavailable", "message": "the database is down"}}')
+    assert type(outage) is StoreUnavailable and outage.code == "store_unavailable"
+    assert outage.message == "the database is down" and isinstance(outage, Unavailable)
+    unknown = _error(503, b'{"error": {"code": "backend_down", "message": "S3 is down"}}')  # a code of a newer server
+    assert type(unknown) is Unavailable and unknown.code == "backend_down"
     assert type(_error(404, b'{"error": {"code": "not_found", "message": "x"}}')) is NotFound
     assert _error(429, b'{"error": {"code": "rate_limited", "message": "x"}}', "3").retry_after == 3.0
     assert type(_error(502, b"<html>bad gateway</html>")) is PennyError

@@ -14,7 +14,7 @@ TRANSPORTS = ("tornado", "jupyter_server", "penny_server")
 
 # Lowest first. A module may import its own layer and the ones before it, never one after.
 LAYERS = [
-    ("errors", "settings", "tenancy", "signing", "protocol"),  # the floor: no other Penny module
+    ("errors", "settings", "tenancy", "signing", "protocol", "tracing"),  # the floor: no other Penny module
     ("storage",),  # app state
     ("sharing",),  # who may read and do what
     ("artifacts", "data", "sandbox"),  # artifacts, the warehouse and its SQL, the sandbox

@@ -1,4 +1,5 @@
-"""The turn loop without a transport: cancel mid-tool keeps what streamed, a failing tool is reported."""
+"""The turn loop without a transport: cancel mid-tool keeps what streamed, a failing tool is reported.
+The turns are stored on SQLite and on PostgreSQL (db_fixtures.db_url)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ class FixedRouter:
         return Route(self.tool, {}, 1.0)
 
 
-def make_chat(tmp_path, tool: str, timeout: float = 30) -> ChatService:
-    db = Database(f"sqlite:///{tmp_path / 'p.sqlite'}")
+def make_chat(tmp_path, db_url: str, tool: str, timeout: float = 30) -> ChatService:
+    db = Database(db_url)
     reg = ToolRegistry()
     reg.register(Tool("slow", "sleeps", NoParams, slow))
     reg.register(Tool("broken", "raises", NoParams, broken))
@@ -75,8 +76,8 @@ def run_turn(chat, frame, during=None):
     return events
 
 
-def test_cancel_mid_tool_stores_the_turn_as_cancelled_with_what_streamed(tmp_path):
-    chat = make_chat(tmp_path, "slow")
+def test_cancel_mid_tool_stores_the_turn_as_cancelled_with_what_streamed(tmp_path, db_url):
+    chat = make_chat(tmp_path, db_url, "slow")
 
     async def cancel_when_tool_runs(events):
         while not any(e["type"] == "tool.started" for e in events):
@@ -91,8 +92,8 @@ def test_cancel_mid_tool_stores_the_turn_as_cancelled_with_what_streamed(tmp_pat
     assert msgs[1].content == "Running slow."
 
 
-def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path):
-    chat = make_chat(tmp_path, "broken")
+def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path, db_url):
+    chat = make_chat(tmp_path, db_url, "broken")
     events = run_turn(chat, MessageFrame(type="message", content="go", conversation_id="conv_b"))
     finished = next(e for e in events if e["type"] == "tool.finished")
     assert finished["ok"] is False and finished["error"]["code"] == "tool_failed"
@@ -101,8 +102,8 @@ def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path):
     assert events[-1]["type"] == "assistant.done"
 
 
-def test_a_tool_over_its_timeout_is_stopped_with_a_sentence(tmp_path):
-    chat = make_chat(tmp_path, "slow", timeout=0.2)
+def test_a_tool_over_its_timeout_is_stopped_with_a_sentence(tmp_path, db_url):
+    chat = make_chat(tmp_path, db_url, "slow", timeout=0.2)
     events = run_turn(chat, MessageFrame(type="message", content="go", conversation_id="conv_t"))
     finished = next(e for e in events if e["type"] == "tool.finished")
     assert finished["ok"] is False and finished["error"]["code"] == "timeout"

@@ -26,7 +26,7 @@ from ..errors import Conflict, NotFound, PennyError
 from ..sharing import EVER, PUBLISH, SHARE, Sharing, SharingService, needed, permits, readable_artifact, require
 from ..storage import Database
 from ..storage import schema as s
-from ..storage.database import new_id, utcnow
+from ..storage.database import new_id, storable, utcnow
 from ..tenancy import Principal
 from .blobs import BlobStore
 from .draft import ArtifactDraft
@@ -169,10 +169,11 @@ class ArtifactStore:
                 conversation_id: str | None, payload: _Payload, author: str,
                 art_type: str | None = None) -> dict[str, Any]:
         now = utcnow()
+        title = storable(draft.title, _a.c.title.type.length)  # a plugin's or user code's title may be any length
         try:
             with self.db.begin() as c:
                 c.execute(_INSERT, dict(
-                    tenant=who.tenant, id=art_id, version=version, type=art_type or draft.type, title=draft.title,
+                    tenant=who.tenant, id=art_id, version=version, type=art_type or draft.type, title=title,
                     spec=payload.spec, source=source, conversation_id=conversation_id, owner=who.user,
                     created_at=now, payload_key=payload.key,
                     payload_bytes=len(payload.data) if payload.data is not None else None,
@@ -182,7 +183,7 @@ class ArtifactStore:
                 self.blobs.delete(payload.key)  # no row points at it: nobody could ever read it
             raise
         return self._wire(who, [_Row(
-            id=art_id, tenant=who.tenant, type=art_type or draft.type, title=draft.title, version=version,
+            id=art_id, tenant=who.tenant, type=art_type or draft.type, title=title, version=version,
             spec=draft.spec, created_at=now, source=source, conversation_id=conversation_id, owner=who.user,
             author=author, payload_key=None, payload_sha256=None)])[0]  # the spec in hand: no fetch back
 

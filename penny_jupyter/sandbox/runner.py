@@ -102,7 +102,7 @@ class RunResult:
 
 # ---------------------------------------------------------------------------- probing
 _probe_lock = threading.Lock()
-_probe_cache: dict[str, tuple[bool, str]] = {}
+_probe_cache: dict[str, tuple[bool, str]] = {}  # per bwrap path (one); for the process's life: restart after installing
 
 
 def probe(bwrap: str | None = None) -> tuple[bool, str]:

@@ -46,14 +46,34 @@ def current_version(conn: Connection) -> int:
     return max(versions, default=0)
 
 
+# Any constant: the key of the PostgreSQL advisory lock that makes replicas starting at once migrate one by one.
+_MIGRATION_LOCK = 0x70656E6E79  # "penny"
+
+
 def migrate(engine: Engine) -> int:
-    with engine.begin() as conn:
-        schema.migrations_table.create(conn, checkfirst=True)
-    for version, name, apply in MIGRATIONS:
-        with engine.begin() as conn:
-            if current_version(conn) >= version:
-                continue
-            apply(conn)
-            conn.execute(schema.migrations_table.insert().values(version=version, name=name, applied_at=time.time()))
     with engine.connect() as conn:
-        return current_version(conn)
+        # Several replicas starting together on one PostgreSQL would each see version 0 and create the same
+        # tables (DDL there is transactional, so one fails on a duplicate). A session advisory lock lets one
+        # migrate while the others wait, then find nothing to do. SQLite has no such lock and needs none here:
+        # a transaction that writes takes the file's write lock.
+        locked = conn.dialect.name == "postgresql"
+        if locked:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            conn.commit()
+        try:
+            with conn.begin():
+                schema.migrations_table.create(conn, checkfirst=True)
+            for version, name, apply in MIGRATIONS:
+                with conn.begin():
+                    if current_version(conn) >= version:
+                        continue
+                    apply(conn)
+                    conn.execute(schema.migrations_table.insert().values(version=version, name=name,
+                                                                         applied_at=time.time()))
+            version = current_version(conn)
+            conn.rollback()  # the read's implicit transaction
+        finally:
+            if locked:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+                conn.commit()
+        return version

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
+from .. import tracing
 from ..errors import InvalidParams, NotFound, PennyError, RateLimited, ToolTimeout, TransientError
 from ..protocol import describe_validation_error
 from ..tenancy import Principal
@@ -69,7 +70,8 @@ class ToolExecutor:
         self.artifacts = artifacts
         self.config = config
         self.audit = audit
-        self.limiter = limiter or ToolRateLimiter(config.rate_limit_user, dict(config.rate_limit_tools))
+        self.limiter = limiter or ToolRateLimiter(config.rate_limit_user, dict(config.rate_limit_tools),
+                                                  getattr(config, "redis_url", ""))
 
     def prepare(self, name: str, params: Any, who: Principal | None = None) -> Call:
         """Look the tool up and validate its params; raises NotFound/InvalidParams with a sentence.
@@ -123,6 +125,14 @@ class ToolExecutor:
 
         `on_progress(event)` (sync or async) is called on this loop for each progress report the tool makes
         (`ctx.progress`, from its thread); all of them are delivered before this returns."""
+        with tracing.span("penny.tool", tenant=who.tenant, tool=call.tool.name) as span:
+            outcome = await self._run(who, call, conversation_id, persist, on_progress)
+            if span is not None:
+                span.set_attribute("penny.outcome", "ok" if outcome.ok else outcome.error.code)
+            return outcome
+
+    async def _run(self, who: Principal, call: Call, conversation_id: str | None, persist: bool,
+                   on_progress: Callable[[dict[str, Any]], Any] | None) -> Outcome:
         started = time.perf_counter()
         try:
             self.admit(who, call)
@@ -152,7 +162,10 @@ class ToolExecutor:
         attempts = [0]
         try:
             result = await asyncio.wait_for(self._attempts(ctx, call, attempts), timeout=self.config.tool_timeout)
-            stored = [await self.artifacts.save_async(who, d, conversation_id) for d in result.artifacts] if persist else []
+            stored = []
+            if persist and result.artifacts:
+                with tracing.span("penny.artifact.write", tenant=who.tenant, count=len(result.artifacts)):
+                    stored = [await self.artifacts.save_async(who, d, conversation_id) for d in result.artifacts]
             return Outcome(call, True, _ms(started), result=result, artifacts=stored, attempts=attempts[0])
         except asyncio.CancelledError:
             cancelled = True  # the tool's thread sees ctx.cancelled() and can stop early

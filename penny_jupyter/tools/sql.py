@@ -16,6 +16,7 @@ import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import tracing
 from ..data.sqlguard import MAX_QUERY_CHARS, check
 from ..data.sqlprocess import QueryFailed
 from ..errors import InvalidParams, PennyError, SqlError, SqlRefused, TooLarge, ToolTimeout, Unavailable
@@ -88,7 +89,10 @@ def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
             query = check(params.query, catalogs=[proc.catalog])
             if ctx.cancelled():
                 raise QueryFailed("cancelled")
-            result = proc.query(query, limit, float(ctx.config.sql_timeout))
+            with tracing.span("penny.sql", tenant=ctx.principal.tenant) as span:
+                result = proc.query(query, limit, float(ctx.config.sql_timeout))
+                if span is not None:
+                    span.set_attribute("penny.rows", len(result.rows))
     except QueryFailed as e:
         raise _sentence(e, ctx.config) from None
     rows, truncated = result.rows, result.truncated

@@ -10,6 +10,8 @@ from jupyter_server.extension.application import ExtensionApp
 from penny_jupyter.errors import Conflict, Unavailable
 from penny_jupyter.settings import PennyConfig
 
+from .events import make_bus
+
 REFUSAL = ("this Jupyter server trusts several people and is configured for several tenants (tenant_map), but "
            "anyone who can start a kernel here can read every tenant's data: a kernel runs as the server's OS user. "
            "Run Penny for teams as the JupyterHub service (README, 'Penny for teams'), or, only if this server's "
@@ -120,6 +122,7 @@ class PennyServerApp(ExtensionApp):
         self.settings["penny_config"] = config
         # Names this run of the server in the credentials it hands its kernels (auth.kernel_credential).
         self.settings["penny_instance"] = secrets.token_hex(16)
+        self.settings["penny_bus"] = make_bus(config, self.log)  # which sockets hear a person's events (events.py)
         self.mode = mode_of(self.serverapp, config)
         self.settings["penny_location"] = {"engine": "here"}
         if self.mode == "service":
@@ -176,6 +179,8 @@ class PennyServerApp(ExtensionApp):
         holder = self.settings.get("penny")
         if holder is not None:
             holder.close()
+        if self.settings.get("penny_bus") is not None:
+            await self.settings["penny_bus"].close()
 
 
 def kernel_environment(serverapp, config: PennyConfig, instance: str) -> dict[str, str | None]:

@@ -31,29 +31,29 @@ def _protocol():
 
 
 class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
-    # Open sockets, so conversation events and `typing` reach the same person's other tabs.
-    _open: set["ChatSocket"] = set()
-
     @ws_authenticated
     async def get(self, *args, **kwargs):
         self.principal = principal_for(self, self.settings["penny_config"])
         self.engine = await self.settings["penny"].get()
         self.models = await self.engine.models.describe()  # the Ollama probe is cached ~30 s
+        # Conversation events and `typing` reach the same person's other sockets, here and on other replicas.
+        self.bus = self.settings["penny_bus"]
         await super().get(*args, **kwargs)
 
-    def open(self, *args, **kwargs):
+    async def open(self, *args, **kwargs):
         # Deltas are many small writes: without TCP_NODELAY, Nagle holds each one back until the client's
         # delayed ACK (~40 ms) arrives.
         self.set_nodelay(True)
         self._tasks: set[asyncio.Task] = set()
-        ChatSocket._open.add(self)
+        await self.bus.join(self)  # before `ready`: from then on this socket hears the person's events
         proto = _protocol()
         self.send(proto.event(proto.ReadyEvent, user=self.principal.user, tenant=self.principal.tenant,
                               model=self.models["active"], model_reason=self.models["reason"]))
 
     def on_close(self):
         # Running turns go on and are stored: the client catches up with `resume` when it is back.
-        ChatSocket._open.discard(self)
+        if hasattr(self, "bus"):
+            self.bus.leave(self)
 
     def send(self, event: dict[str, Any]) -> None:
         if self.ws_connection is None or self.ws_connection.is_closing():
@@ -66,13 +66,11 @@ class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
             pass
 
     async def emit(self, event: dict[str, Any]) -> None:
-        """Conversation events go to every open socket of the same person (other tabs, and the socket
-        that replaced one that dropped mid-answer); the rest only to this one."""
+        """Conversation events go to every open socket of the same person, on any replica (other tabs, and the
+        socket that replaced one that dropped mid-answer); the rest only to this one."""
         if not event.get("conversationId"):
             return self.send(event)
-        for sock in list(ChatSocket._open):
-            if getattr(sock, "principal", None) == self.principal:
-                sock.send(event)
+        await self.bus.publish(self.principal, event)
 
     def send_failure(self, err: BaseException, conversation_id: str | None = None) -> None:
         """The `error` event for any failure (errors.to_wire: a PennyError's own words, else "unexpected")."""
@@ -91,9 +89,7 @@ class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
         except PennyError as e:
             return self.send_failure(e)
         if isinstance(frame, (proto.MessageFrame, proto.ToolExecuteFrame)):
-            task = asyncio.ensure_future(self._run(frame))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._run(frame))
             return None
         try:
             self._handle_small(frame)
@@ -102,6 +98,11 @@ class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
                 log.exception("chat frame failed")
             self.send_failure(e, getattr(frame, "conversation_id", None))
         return None
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _handle_small(self, frame) -> None:
         who, chat, proto = self.principal, self.engine.chat, _protocol()
@@ -115,9 +116,7 @@ class ChatSocket(Identity, WebSocketMixin, WebSocketHandler, JupyterHandler):
         elif isinstance(frame, proto.TypingFrame):
             self.engine.conversations.get(who, frame.conversation_id)
             event = proto.event(proto.TypingEvent, conversation_id=frame.conversation_id, user=who.user)
-            for sock in list(ChatSocket._open):
-                if sock is not self and getattr(sock, "principal", None) == who:
-                    sock.send(event)
+            self._spawn(self.bus.publish(who, event, skip=self))
 
     async def _run(self, frame) -> None:
         who, chat = self.principal, self.engine.chat
