@@ -28,7 +28,7 @@ class Engine:
     def conversations(self):
         from .chat.conversations import ConversationService
 
-        return ConversationService(self.db, self.sharing)
+        return ConversationService(self.db, self.sharing, turn_heartbeat_seconds=self.config.turn_heartbeat_seconds)
 
     @cached_property
     def sharing(self):

@@ -146,7 +146,8 @@ class MessageOut(Wire):
     conversation_id: str
     role: Literal["user", "assistant", "tool", "system"]
     content: str
-    status: Literal["complete", "streaming", "failed", "cancelled"] = "complete"
+    # "interrupted": the server answering stopped mid-turn; another one ended the turn with a sentence
+    status: Literal["complete", "streaming", "failed", "cancelled", "interrupted"] = "complete"
     seq: int | None = None
     client_message_id: str | None = None
     created_at: str
@@ -258,7 +259,7 @@ class AssistantDoneEvent(Wire):
     conversation_id: str
     message_id: str
     seq: int
-    status: Literal["complete", "failed", "cancelled"] = "complete"
+    status: Literal["complete", "failed", "cancelled", "interrupted"] = "complete"
     suggestions: list[str] | None = None  # one-click replies when the answer is a question back
 
 

@@ -101,6 +101,11 @@ class PennyConfig(Configurable):
         8000, help="Tokens (estimated as characters / 4) of conversation history, system prompt and tool "
         "definitions sent to the model; older turns are dropped, summarized in one line."
     ).tag(config=True)
+    turn_heartbeat_seconds = Float(
+        5.0, help="Seconds between the heartbeats a running turn writes to the app database. A turn three beats "
+        "late belongs to a server that stopped mid-answer: the next reader of its conversation (on any replica) "
+        "ends it as interrupted, with a sentence. Every replica of one Penny should use the same value."
+    ).tag(config=True)
 
     tool_timeout = Float(30.0, help="Seconds a tool call may run.").tag(config=True)
     tool_retries = Integer(2, help="Retries (with backoff) for a tool call that failed transiently.").tag(config=True)

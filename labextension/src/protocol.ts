@@ -147,7 +147,8 @@ export interface IAssistantDeltaEvent extends IBaseEvent {
   text: string;
 }
 
-export type TurnStatus = 'complete' | 'failed' | 'cancelled';
+/** 'interrupted': the server answering stopped mid-turn, and another ended the turn with a sentence. */
+export type TurnStatus = 'complete' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface IAssistantDoneEvent extends IBaseEvent {
   type: 'assistant.done';

@@ -295,6 +295,8 @@ export class Thread {
       turn.node.append(el('div', 'penny-turn-note', 'Stopped.'));
     } else if (status === 'failed' && !turn.node.querySelector('.penny-turn-note')) {
       turn.node.append(el('div', 'penny-turn-note', 'This answer failed part way.'));
+    } else if (status === 'interrupted' && !turn.node.querySelector('.penny-turn-note')) {
+      turn.node.append(el('div', 'penny-turn-note', 'Interrupted: the server stopped.'));
     }
     if (this._current === turn) {
       this._current = null;

@@ -4,6 +4,10 @@ A conversation belongs to its tenant and its author; the author may share it (re
 tenant or named colleagues (see sharing.py). Ids are scoped per tenant; anything the caller may not
 read answers NotFound with the same words as an id that does not exist, and what they may read but
 not change answers Forbidden.
+
+A turn is stored in two transactions: the person's message with the turn's lease (chat/leases.py), then the
+answer with its `message.created` and `assistant.done` events, giving the lease back. Reading a conversation
+(its messages, or its events for `resume`) first ends any turn whose server died in between as interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ..storage import Database
 from ..storage import schema as s
 from ..storage.database import new_id, storable, utcnow
 from ..tenancy import Principal
+from .leases import INTERRUPTED, TurnLeases
 
 
 @dataclass
@@ -69,9 +74,11 @@ class Message:
 
 
 class ConversationService:
-    def __init__(self, db: Database, sharing: SharingService | None = None) -> None:
+    def __init__(self, db: Database, sharing: SharingService | None = None, *,
+                 turn_heartbeat_seconds: float = 5.0) -> None:  # PennyConfig.turn_heartbeat_seconds
         self.db = db
         self.sharing = sharing
+        self.leases = TurnLeases(turn_heartbeat_seconds)
         conv, m = s.conversations, s.messages
         count = (select(func.count()).where(and_(m.c.tenant == conv.c.tenant, m.c.conversation_id == conv.c.id))
                  .scalar_subquery())
@@ -145,7 +152,7 @@ class ConversationService:
     def delete(self, who: Principal, conversation_id: str) -> None:
         self.own(who, conversation_id, "delete")
         with self.db.begin() as c:
-            for t in (s.messages, s.events):
+            for t in (s.messages, s.events, s.turn_leases):
                 c.execute(delete(t).where(and_(t.c.tenant == who.tenant, t.c.conversation_id == conversation_id)))
             if self.sharing is not None:
                 self.sharing.forget(c, who, "conversation", conversation_id)
@@ -154,29 +161,57 @@ class ConversationService:
     # ------------------------------------------------------------------ messages and events
     def append_message(self, who: Principal, conversation_id: str, role: str, content: str, *,
                        status: str = "complete", client_message_id: str | None = None,
-                       message_id: str | None = None, meta: dict | None = None) -> Message:
+                       message_id: str | None = None, meta: dict | None = None,
+                       opens_turn: str | None = None) -> Message:
         """Store a message and its `message.created` event in one transaction; returns it with its seq.
 
-        A second message with the same clientMessageId in the conversation raises Conflict and stores nothing.
+        `opens_turn` is the id of the assistant message that will answer it: that turn's lease is taken in the
+        same transaction. A second message with the same clientMessageId in the conversation raises Conflict
+        and stores nothing.
         """
-        now = utcnow()  # _next_seq below refuses ids that are not the caller's (same NotFound as get())
-        content = storable(content)
         msg = Message(id=message_id or new_id("msg"), conversation_id=conversation_id, seq=0, role=role,
-                      author=who.user, content=content, status=status, client_message_id=client_message_id,
-                      meta=meta or {}, created_at=now)
+                      author=who.user, content=storable(content), status=status,
+                      client_message_id=client_message_id, meta=meta or {}, created_at=utcnow())
         try:
             with self.db.begin() as c:
-                msg.seq = self._next_seq(c, who, conversation_id, now)
-                c.execute(_INSERT_MESSAGE, dict(
-                    tenant=who.tenant, id=msg.id, conversation_id=conversation_id, seq=msg.seq, role=role,
-                    author=who.user, content=content, status=status, client_message_id=client_message_id,
-                    meta=msg.meta, created_at=now))
-                c.execute(_INSERT_EVENT, dict(
-                    tenant=who.tenant, conversation_id=conversation_id, seq=msg.seq, type="message.created",
-                    payload=msg.created_event()))
+                self._insert_message(c, who, msg)
+                if opens_turn:
+                    self.leases.take(c, who.tenant, conversation_id, opens_turn)
         except IntegrityError:
             raise Conflict(f"message {client_message_id!r} was already received", code="duplicate_message") from None
         return msg
+
+    def finish_turn(self, who: Principal, conversation_id: str, message_id: str, content: str, *, status: str,
+                    meta: dict[str, Any], suggestions: list[str] | None = None) -> tuple[Message, dict] | None:
+        """Store a turn's answer with its `message.created` and `assistant.done` events and give back its
+        lease, in one transaction; returns the message and the done event. None when the lease was gone: the
+        turn was already ended as interrupted (this process missed its beats), and that end stands."""
+        with self.db.begin() as c:
+            if not self.leases.release(c, who.tenant, conversation_id, message_id):
+                return None
+            return self._store_answer(c, who, conversation_id, message_id, content, status, meta, suggestions)
+
+    def beat_turn(self, who: Principal, conversation_id: str, message_id: str) -> bool:
+        """A running turn's heartbeat; False when its lease is gone."""
+        with self.db.begin() as c:
+            return self.leases.beat(c, who.tenant, conversation_id, message_id)
+
+    def settle(self, who: Principal, conv: Conversation) -> int:
+        """End as interrupted every turn of `conv` whose server stopped beating: an assistant message with a
+        sentence, and its `message.created` and `assistant.done` events with the next seqs, each in the
+        transaction that claims the lease, so exactly once however many replicas read at the same moment.
+        Returns how many turns this call ended."""
+        with self.db.connect() as c:
+            stale = self.leases.stale(c, who.tenant, conv.id)
+        # The turn's author owns its answer, whoever reads (a colleague may read a shared conversation).
+        author, ended = Principal(conv.owner, who.tenant), 0
+        for message_id in stale:
+            with self.db.begin() as c:
+                if self.leases.claim(c, who.tenant, conv.id, message_id):
+                    self._store_answer(c, author, conv.id, message_id, INTERRUPTED, "interrupted",
+                                       {"interrupted": True}, None)
+                    ended += 1
+        return ended
 
     def record_event(self, who: Principal, conversation_id: str, payload: dict[str, Any]) -> int:
         """Give an event the conversation's next seq and keep it for `resume`. Returns the seq."""
@@ -188,7 +223,7 @@ class ConversationService:
         return seq
 
     def events_after(self, who: Principal, conversation_id: str, after_seq: int) -> list[dict[str, Any]]:
-        self.get(who, conversation_id)
+        self.settle(who, self.get(who, conversation_id, with_sharing=False))
         e = s.events
         with self.db.connect() as c:
             rows = c.execute(select(e.c.payload).where(and_(
@@ -197,7 +232,7 @@ class ConversationService:
         return list(rows)
 
     def messages(self, who: Principal, conversation_id: str) -> list[Message]:
-        self.get(who, conversation_id)
+        self.settle(who, self.get(who, conversation_id, with_sharing=False))
         m = s.messages
         with self.db.connect() as c:
             rows = c.execute(select(m).where(and_(m.c.tenant == who.tenant, m.c.conversation_id == conversation_id))
@@ -213,6 +248,33 @@ class ConversationService:
         return None
 
     # ------------------------------------------------------------------ internals
+    def _insert_message(self, c, who: Principal, msg: Message) -> None:
+        """The message and its `message.created` event, with the next seq (`msg.seq` is set)."""
+        # _next_seq refuses ids that are not the caller's (same NotFound as get())
+        msg.seq = self._next_seq(c, who, msg.conversation_id, msg.created_at)
+        c.execute(_INSERT_MESSAGE, dict(
+            tenant=who.tenant, id=msg.id, conversation_id=msg.conversation_id, seq=msg.seq, role=msg.role,
+            author=msg.author, content=msg.content, status=msg.status, client_message_id=msg.client_message_id,
+            meta=msg.meta, created_at=msg.created_at))
+        c.execute(_INSERT_EVENT, dict(tenant=who.tenant, conversation_id=msg.conversation_id, seq=msg.seq,
+                                      type="message.created", payload=msg.created_event()))
+
+    def _store_answer(self, c, who: Principal, conversation_id: str, message_id: str, content: str, status: str,
+                      meta: dict[str, Any], suggestions: list[str] | None) -> tuple[Message, dict]:
+        """An assistant message, then its `assistant.done` event with the seq after it."""
+        from .. import protocol as wire
+
+        msg = Message(id=message_id, conversation_id=conversation_id, seq=0, role="assistant", author=who.user,
+                      content=storable(content), status=status, client_message_id=None, meta=meta,
+                      created_at=utcnow())
+        self._insert_message(c, who, msg)
+        seq = self._next_seq(c, who, conversation_id, None)
+        done = wire.event(wire.AssistantDoneEvent, conversation_id=conversation_id, message_id=message_id, seq=seq,
+                          status=status, suggestions=suggestions or None)
+        c.execute(_INSERT_EVENT, dict(tenant=who.tenant, conversation_id=conversation_id, seq=seq,
+                                      type=done["type"], payload=done))
+        return msg, done
+
     def _next_seq(self, c, who: Principal, conversation_id: str, now: str | None) -> int:
         # One UPDATE ... RETURNING: the row lock it takes (PostgreSQL) or the file's write lock (SQLite) holds
         # until this transaction commits, so two replicas appending at once get consecutive seqs, never one twice.

@@ -11,6 +11,9 @@ notebook cell or a test's list.
 When the model cannot answer (Ollama down, not pulled, too slow, a broken stream, a tool loop) the
 person gets one sentence saying so, and with `fallback_to_builtin` the built-in router answers the
 same turn; without it the turn is stored as failed with what streamed so far.
+
+While a turn runs it holds a lease in the app database and beats it (chat/leases.py): if this process dies
+mid-turn, the next reader of the conversation, on any replica, ends the turn as interrupted with a sentence.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..tenancy import Principal
 from ..tools.executor import Outcome, ToolExecutor
 from ..storage.database import new_id
 from .conversations import ConversationService
+from .leases import keep_alive
 from .memory import compact_data, fit_history, schema_tokens
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -88,16 +92,19 @@ class ChatService:
     async def ask(self, who: Principal, conversation_id: str | None, content: str, emit: Emit, *,
                   client_message_id: str | None = None, model: str | None = None) -> None:
         """One message from a person and the whole turn that answers it, whichever transport brought it."""
-        conv = self.conversations.get_or_create(who, conversation_id, title=_title(content))
-        # Stored before the model is asked anything: a failed turn never loses what the person wrote.
-        user_msg = self.conversations.append_message(who, conv.id, "user", content,
-                                                     client_message_id=client_message_id)
-        await emit(user_msg.created_event())
+        conversations = self.conversations
+        conv = conversations.get_or_create(who, conversation_id, title=_title(content))
         turn = _Turn(self, who, conv.id, emit)
+        # Stored before the model is asked anything: a failed turn never loses what the person wrote. The turn's
+        # lease comes with it, so from here on the turn ends with an answer even if this process dies.
+        user_msg = conversations.append_message(who, conv.id, "user", content, client_message_id=client_message_id,
+                                                opens_turn=turn.message_id)
+        await emit(user_msg.created_event())
         key = (who.tenant, conv.id)
         task = asyncio.current_task()
         if task is not None:
             self._running[key] = task
+        beats = self._heartbeat(turn, task)
         with tracing.span("penny.turn", tenant=who.tenant, conversation=conv.id) as span:
             try:
                 await turn.run(content, model)
@@ -108,11 +115,26 @@ class ChatService:
                 await turn.delta("\n\nSomething went wrong on my side while answering; the error was logged.")
                 await turn.finish("failed")
             finally:
+                beats.cancel()  # a turn that could not store its end stops beating: a reader settles it
                 if self._running.get(key) is task:
                     del self._running[key]
                 if span is not None:
                     span.set_attribute("penny.model", turn.model_id)
                     span.set_attribute("penny.fault", turn.fault or "")
+
+    def _heartbeat(self, turn: "_Turn", task: asyncio.Task | None) -> asyncio.Task:
+        """Beats the turn's lease until cancelled. If a reader ended the turn as interrupted meanwhile (this
+        process missed its beats: a stalled loop, the database out of reach), the turn is stopped."""
+        conversations = self.conversations
+
+        def lost() -> None:
+            if not turn.finished and task is not None:
+                log.warning("turn %s in %s was ended as interrupted elsewhere; stopping it",
+                            turn.message_id, turn.conversation_id)
+                task.cancel()
+
+        return keep_alive(lambda: conversations.beat_turn(turn.who, turn.conversation_id, turn.message_id),
+                          conversations.leases.heartbeat_seconds, lost)
 
     def cancel(self, who: Principal, conversation_id: str) -> bool:
         self.conversations.own(who, conversation_id, "stop answers in")  # NotFound/Forbidden if not theirs
@@ -309,13 +331,25 @@ class _Turn:
             meta["suggestions"] = self.suggestions
         if self.usage:
             meta["usage"] = self.usage
-        msg = self.chat.conversations.append_message(
-            self.who, self.conversation_id, "assistant", content, status=status, message_id=self.message_id,
-            meta=meta)
-        # The stored message (already in the event log with its seq) goes out live too.
+        conversations = self.chat.conversations
+        stored = conversations.finish_turn(self.who, self.conversation_id, self.message_id, content, status=status,
+                                           meta=meta, suggestions=self.suggestions)
+        if stored is None:
+            return await self.send_settled_end()
+        # Both are already in the event log with their seqs; they go out live too.
+        msg, done = stored
         await self.send.emit(msg.created_event())
-        await self.send(wire.event(wire.AssistantDoneEvent, message_id=msg.id, status=status,
-                                   suggestions=self.suggestions or None))
+        await self.send.emit(done)
+
+    async def send_settled_end(self) -> None:
+        """This process missed its beats long enough that a reader ended the turn as interrupted: that end
+        stands (a turn has one), and this client gets it instead of the answer."""
+        log.warning("turn %s in %s was ended as interrupted elsewhere; its answer is dropped",
+                    self.message_id, self.conversation_id)
+        for e in self.chat.conversations.events_after(self.who, self.conversation_id, 0):
+            if e["type"] in ("message.created", "assistant.done") and \
+                    self.message_id in (e.get("messageId"), (e.get("message") or {}).get("id")):
+                await self.send.emit(e)
 
 
 def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[[dict[str, Any]], Awaitable[None]]:

@@ -32,10 +32,15 @@ def _v3_payloads_and_shares(conn: Connection) -> None:
     schema.shares.create(conn, checkfirst=True)
 
 
+def _v4_turn_leases(conn: Connection) -> None:
+    schema.turn_leases.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: conversations, messages, events, artifacts", _v1_initial),
     (2, "audit: append-only, hash-chained per tenant", _v2_audit),
     (3, "artifact payloads in the artifact store; shares", _v3_payloads_and_shares),
+    (4, "turn leases: running turns, so a turn whose process died is ended", _v4_turn_leases),
 ]
 
 

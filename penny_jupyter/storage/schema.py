@@ -95,6 +95,19 @@ audit = Table(
     Index("ix_audit_tenant_id", "tenant", "id"),
 )
 
+# Turns being answered right now, one row each, held by the process answering (chat/leases.py). It refreshes
+# beat_at while it works; a row whose beat stopped belongs to a process that died mid-turn, and the next reader
+# of the conversation ends that turn as interrupted. Times are epoch seconds, compared as numbers.
+turn_leases = Table(
+    "turn_leases", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("conversation_id", String(128), primary_key=True),
+    Column("message_id", String(64), primary_key=True),  # the assistant message the turn will write
+    Column("holder", String(64), nullable=False),  # the process answering (leases.HOLDER)
+    Column("started_at", Float, nullable=False),
+    Column("beat_at", Float, nullable=False),
+)
+
 migrations_table = Table(
     "penny_migrations", metadata,
     Column("version", Integer, primary_key=True),

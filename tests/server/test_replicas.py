@@ -1,20 +1,29 @@
-"""Two replicas of Penny: two real `jupyter server` processes on one data dir (one SQLite app database, WAL
-across processes) and one real Redis (`PennyConfig.redis_url`). The same person's sockets on both replicas see
-every event of a turn once, in seq order; `resume` on the other replica gives the rest of a dropped turn with
-no gap and no duplicate; with Redis stopped each replica delivers to its own sockets only and says so once in
-its log; with Redis back the replicas hear each other again."""
+"""Two replicas of Penny: two real `jupyter server` processes on one data dir, one PostgreSQL app database
+(`PennyConfig.database_url`, as a team deploys it) and one real Redis (`PennyConfig.redis_url`). The same
+person's sockets on both replicas see every event of a turn once, in seq order; `resume` on the other replica
+gives the rest of a dropped turn with no gap and no duplicate; a replica killed mid-turn leaves the person's
+message and a turn the other replica ends as interrupted, with a sentence, and then goes on answering; with Redis
+stopped each replica delivers to its own sockets only and says so once in its log; with Redis back the replicas
+hear each other again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import websocket
+from sqlalchemy import create_engine, select
 
 from conftest import AS_OF, TEST_SCALE
+from penny_jupyter.chat.leases import INTERRUPTED
+from penny_jupyter.storage import schema as s
+from tests.fake_ollama import FakeOllama
 from tests.live_server import LiveServer
 from tests.redis_server import RedisServer
 
@@ -62,29 +71,57 @@ class Client:
         self.ws.close()
 
 
+HEARTBEAT = 0.5  # seconds: a turn of a killed replica is ended 1.5 s after its last beat
+
+
+@dataclass
+class Cluster:
+    """Replicas `a` and `b` on one app database, Redis and data dir; `replica()` starts one more."""
+
+    base: Path
+    data: Path
+    database_url: str
+    redis: RedisServer
+    args: list[str]
+    token: str
+    servers: list[LiveServer] = field(default_factory=list)
+
+    def __iter__(self):  # `_, a, b = cluster`
+        return iter([self.redis, *self.servers[:2]])
+
+    def replica(self, name: str, *extra: str) -> LiveServer:
+        """One more replica; `extra` options replace the cluster's of the same name (traitlets takes one)."""
+        (self.base / name).mkdir()
+        named = {a.split("=", 1)[0] for a in extra}
+        args = [a for a in self.args if a.split("=", 1)[0] not in named] + list(extra)
+        server = LiveServer(root=self.base / name, data_dir=self.data, extra_args=args, token=self.token)
+        self.servers.append(server)
+        server.start()
+        server.get("penny/api/conversations")  # one after the other: the first migrates the database
+        return server
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, demo_warehouse_template):
+def cluster(tmp_path_factory, demo_warehouse_template, pg_server):
     base = tmp_path_factory.mktemp("replicas")
     data = base / "penny-data"
     (data / "warehouses").mkdir(parents=True)
     shutil.copy(demo_warehouse_template, data / "warehouses" / "demo.duckdb")
+    database_url = pg_server.create_database()
     redis = RedisServer(base / "redis").start()
-    token = secrets.token_hex(16)
-    args = [f"--PennyConfig.redis_url={redis.url}", "--PennyConfig.model=builtin",
+    args = [f"--PennyConfig.database_url={database_url}", f"--PennyConfig.redis_url={redis.url}",
+            "--PennyConfig.model=builtin", f"--PennyConfig.turn_heartbeat_seconds={HEARTBEAT}",
             f"--PennyConfig.demo_scale={TEST_SCALE}", f"--PennyConfig.as_of={AS_OF}"]
-    servers = []
+    group = Cluster(base, data, database_url, redis, args, secrets.token_hex(16))
     try:
         for name in ("a", "b"):
-            (base / name).mkdir()
-            server = LiveServer(root=base / name, data_dir=data, extra_args=args, token=token)
-            servers.append(server)
-            server.start()
-            server.get("penny/api/conversations")  # one after the other: the first builds the database
-        yield redis, *servers
+            group.replica(name)
+        yield group
     finally:
-        for server in servers:
+        for server in group.servers:
             server.stop()
         redis.stop()
+        pg_server.drop_database(database_url)
 
 
 def log_of(server: LiveServer) -> str:
@@ -156,6 +193,88 @@ def test_resume_on_the_other_replica_after_a_drop(cluster):
         assert later.quiet(0.3) == []
     finally:
         later.close()
+
+
+def test_a_replica_killed_mid_turn_leaves_a_turn_the_other_ends_as_interrupted(cluster):
+    _, _, b = cluster
+    ollama = FakeOllama().start()  # a model that runs a tool, then answers slowly: the kill lands mid-answer
+    ollama.reply("Checking. ", tool=("get_company_kpis", {"period": "MTD"}))
+    ollama.reply(*[f"part {i} " for i in range(60)], every=0.5)
+    # Its own replica, so the other tests keep theirs; small inline_bytes: the artifact's payload is a blob.
+    victim = cluster.replica("victim", "--PennyConfig.model=ollama:llama3.2", f"--PennyConfig.ollama_host={ollama.url}",
+                             "--PennyConfig.artifact_inline_bytes=256")
+    later = None
+    try:
+        cid = new_conversation(victim)
+        live = Client(victim)
+        live.send(type="message", conversationId=cid, content="How are we doing?", clientMessageId="c-kill")
+        seen: list[dict] = []
+        while not (any(e["type"] == "artifact" for e in seen) and seen[-1]["type"] == "assistant.delta"):
+            event = live.recv()
+            if event.get("conversationId") == cid:
+                seen.append(event)
+        victim.proc.kill()  # SIGKILL mid-answer: no finally, no atexit, nothing flushed
+        victim.proc.wait(10)
+        with contextlib.suppress(Exception):
+            live.close()
+        started = time.monotonic()
+        asked, answer_id = seen[0], seen[-1]["messageId"]
+        assert asked["type"] == "message.created" and asked["message"]["role"] == "user"
+
+        # B resumes where the person's message left off; once the lease is stale the rest ends the turn.
+        later = Client(b)
+        rest: list[dict] = []
+        while not rest or rest[-1]["type"] != "assistant.done":
+            assert time.monotonic() - started < 20, f"the killed turn never ended: {shape(rest)}"
+            later.send(type="resume", conversationId=cid, afterSeq=asked["seq"])
+            rest = later.quiet(0.3)
+        ended_in = time.monotonic() - started
+        seqs = [e["seq"] for e in rest]
+        assert seqs == list(range(asked["seq"] + 1, asked["seq"] + 1 + len(seqs))), seqs  # no gap, no duplicate
+        stored_live = [(e["type"], e["seq"]) for e in seen[1:] if "seq" in e]
+        assert shape(rest)[: len(stored_live)] == stored_live  # what went out live is what was stored
+        created, done = rest[-2:]
+        assert created["type"] == "message.created" and created["message"]["id"] == answer_id
+        assert created["message"]["status"] == "interrupted" and created["message"]["content"] == INTERRUPTED
+        assert done["messageId"] == answer_id and done["status"] == "interrupted"
+        assert [e["type"] for e in rest].count("assistant.done") == 1
+        later.send(type="resume", conversationId=cid, afterSeq=done["seq"])
+        assert later.quiet(0.5) == []  # nothing after the interrupted end
+
+        messages = b.get(f"penny/api/conversations/{cid}/messages")["messages"]
+        assert [(m["role"], m["status"]) for m in messages] == [("user", "complete"), ("assistant", "interrupted")]
+        assert messages[0]["content"] == "How are we doing?" and messages[0]["clientMessageId"] == "c-kill"
+
+        # Nothing half-written: every artifact row of the conversation has its payload and was announced;
+        # no lease is left.
+        engine = create_engine(cluster.database_url)
+        try:
+            with engine.connect() as c:
+                rows = c.execute(select(s.artifacts.c.id, s.artifacts.c.payload_key)
+                                 .where(s.artifacts.c.conversation_id == cid)).all()
+                leases = c.execute(select(s.turn_leases).where(s.turn_leases.c.conversation_id == cid)).all()
+        finally:
+            engine.dispose()
+        announced = {e["artifact"]["id"] for e in rest if e["type"] == "artifact"}
+        assert rows and {r.id for r in rows} == announced and all(r.payload_key for r in rows)
+        for r in rows:
+            assert b.get(f"penny/api/artifacts/{r.id}")["spec"], r.id  # the blob is there, its hash checks
+        assert leases == []
+
+        # B goes on serving the conversation.
+        later.send(type="message", conversationId=cid, content="Show me company KPIs for this month")
+        turn = later.turn(cid)
+        assert turn[-1]["status"] == "complete" and turn[0]["seq"] == done["seq"] + 1
+        assert_in_order(turn)
+        messages = b.get(f"penny/api/conversations/{cid}/messages")["messages"]
+        assert [(m["role"], m["status"]) for m in messages][2:] == [("user", "complete"), ("assistant", "complete")]
+        assert "Traceback" not in log_of(b)
+        assert ended_in < 3 * HEARTBEAT + 5, ended_in
+    finally:
+        if later is not None:
+            later.close()
+        victim.stop()
+        ollama.stop()
 
 
 def test_redis_stopped_delivers_locally_then_recovers(cluster):
