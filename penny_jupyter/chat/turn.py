@@ -24,9 +24,10 @@ import logging
 from typing import Any, Awaitable, Callable
 
 from .. import tracing
-from ..errors import ModelUnavailable, PennyError
-from ..models.backends import BuiltinBackend, ModelSelector
+from ..errors import InvalidParams, ModelUnavailable, PennyError
+from ..models.backends import BuiltinBackend, ModelSelector, attached
 from ..models.base import Clarify, Done, Model, TextDelta, ToolCallRequest
+from ..models.calls import TextCalls, copied_description
 from .. import protocol as wire
 from ..protocol import MessageFrame
 from ..tenancy import Principal
@@ -216,8 +217,9 @@ class _Turn:
             return
         if self._break:
             self._break = False
-            if self.text and not text.startswith("\n"):
-                text = "\n\n" + text
+            if self.text:  # a paragraph break, counting the newlines either side already has
+                have = len(self.text[-1]) - len(self.text[-1].rstrip("\n")) + len(text) - len(text.lstrip("\n"))
+                text = "\n" * max(0, 2 - have) + text
         self.text.append(text)
         await self.send(wire.event(wire.AssistantDeltaEvent, message_id=self.message_id, text=text))
 
@@ -256,19 +258,24 @@ class _Turn:
                            tools_tokens=chat.tools_tokens())
 
     async def answer(self, model: Model, messages: list[dict[str, Any]]) -> None:
-        """Stream rounds of the model until one asks for no tools; each tool result goes back to it."""
+        """Stream rounds of the model until one asks for no tools; each tool result goes back to it. A round
+        that ends the turn with no text gets an answer written from the tool results (`unsaid`)."""
         tools = self.chat.tools()
         max_rounds = max(0, int(self.chat.option("max_tool_rounds")))
         rounds = 0
+        results: list[dict[str, Any]] = []
         while True:
             calls: list[ToolCallRequest] = []
             said: list[str] = []
+            # Calls a model writes as text run as calls; the router never writes any (models/calls.py).
+            text_calls = None if isinstance(model, BuiltinBackend) else TextCalls(tools)
             with tracing.span("penny.model", model=model.name, round=rounds):
                 async with contextlib.aclosing(model.stream(messages, tools)) as events:
                     async for ev in events:
                         if isinstance(ev, TextDelta):
-                            said.append(ev.text)
-                            await self.delta(ev.text)
+                            text = text_calls.feed(ev.text) if text_calls else ev.text
+                            said.append(text)
+                            await self.delta(text)
                         elif isinstance(ev, ToolCallRequest):
                             calls.append(ev)
                         elif isinstance(ev, Clarify):
@@ -278,7 +285,14 @@ class _Turn:
                         elif isinstance(ev, Done):
                             for k, v in ev.usage.items():
                                 self.usage[k] = self.usage.get(k, 0) + v if isinstance(v, (int, float)) else v
+            if text_calls:
+                rest, written = text_calls.end()
+                said.append(rest)
+                await self.delta(rest)
+                calls.extend(written)
             if not calls:
+                if not "".join(said).strip():
+                    await self.unsaid(model, results)
                 return
             if rounds >= max_rounds:
                 raise ModelUnavailable(f"{model.name} kept asking for tools ({rounds} rounds) without answering, "
@@ -287,14 +301,39 @@ class _Turn:
             messages.append({"role": "assistant", "content": "".join(said),
                              "tool_calls": [{"function": {"name": c.name, "arguments": c.arguments}} for c in calls]})
             for c in calls:
-                messages.append(await self.run_tool(c))
+                results.append(await self.run_tool(c))
+                messages.append(results[-1])
             self._break = True
+
+    async def unsaid(self, model: Model, results: list[dict[str, Any]]) -> None:
+        """The model ended the turn without a word: answer from what its tools returned (their own summaries,
+        which come from the data), or say what failed and what to try. A turn never ends empty."""
+        self.fault = self.fault or "model_empty_answer"
+        log.info("model %s ended %s without text after %d tool calls", model.name, self.conversation_id,
+                 len(results))
+        done = [r["penny"] for r in results if r["penny"].get("ok") and r["penny"].get("text")]
+        if done:
+            parts = [m["text"] for m in done]
+            shown = [a for m in done for a in m.get("artifacts") or []]
+            if shown:
+                parts.append(attached(shown))
+            return await self.delta("\n\n".join(parts))
+        failed = [r["penny"] for r in results if not r["penny"].get("ok")]
+        if failed:
+            why = "; ".join(f"{m.get('tool')}: {(m.get('error') or {}).get('message', 'unknown error')}"
+                            for m in failed[-2:])
+            return await self.delta(f"I could not get that from the data ({why}). Try asking for one thing at a "
+                                    "time, e.g. \"revenue this month\" or \"KPIs for this quarter\".")
+        await self.delta(f"{model.name} gave an empty answer. Ask again in other words, or pick the built-in "
+                         "router in the model menu.")
 
     async def run_tool(self, req: ToolCallRequest) -> dict[str, Any]:
         """Run one requested call; the tool message that goes back to the model (errors included)."""
         executor = self.chat.executor
         try:
             call = executor.prepare(req.name, req.arguments, self.who)
+            if (copied := copied_description(call.tool, req.arguments)) is not None:
+                raise InvalidParams(copied)
         except PennyError as e:
             return {"role": "tool", "tool_name": req.name,
                     "content": f"Error ({e.code}): {e.message}. Fix the call and try again, or answer without it.",
