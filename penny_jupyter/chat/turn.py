@@ -33,6 +33,7 @@ from ..protocol import MessageFrame
 from ..tenancy import Principal
 from ..tools.executor import Outcome, ToolExecutor
 from ..storage.database import new_id
+from . import grounding
 from .conversations import ConversationService
 from .leases import keep_alive
 from .memory import compact_data, fit_history, schema_tokens
@@ -210,6 +211,9 @@ class _Turn:
         self.fault: str | None = None
         self.fell_back = False
         self.finished = False
+        self.evidence: list[Any] = []  # what the tools returned this turn, errors too: the figures an answer may quote
+        self.ungrounded: list[str] = []
+        self.claims: list[str] = []  # what the model wrote (not Penny's own sentences): checked against evidence
         self._break = False  # tools ran since the last text: start the next text on a new paragraph
 
     async def delta(self, text: str) -> None:
@@ -246,7 +250,17 @@ class _Turn:
             await self.delta(f"{lead}{e.message} The built-in router answers instead.\n\n")
             self.model_id, self.fell_back = builtin.name, True
             await self.answer(builtin, [{"role": "user", "content": content}])
+        await self.check_figures(content)
         await self.finish("complete")
+
+    async def check_figures(self, question: str) -> None:
+        """Every figure of the answer must be in a tool result of this turn; those that are not are listed
+        under the answer (and counted in its meta), never passed off as data (chat/grounding.py)."""
+        self.ungrounded = grounding.ungrounded("".join(self.claims), self.evidence, question)
+        if self.ungrounded:
+            log.info("answer in %s has %d figures from no tool result", self.conversation_id, len(self.ungrounded))
+            self._break = False
+            await self.delta(grounding.mark(self.ungrounded))
 
     def history(self) -> list[dict[str, Any]]:
         chat = self.chat
@@ -275,6 +289,7 @@ class _Turn:
                         if isinstance(ev, TextDelta):
                             text = text_calls.feed(ev.text) if text_calls else ev.text
                             said.append(text)
+                            self.claims.append(text)
                             await self.delta(text)
                         elif isinstance(ev, ToolCallRequest):
                             calls.append(ev)
@@ -288,6 +303,7 @@ class _Turn:
             if text_calls:
                 rest, written = text_calls.end()
                 said.append(rest)
+                self.claims.append(rest)
                 await self.delta(rest)
                 calls.extend(written)
             if not calls:
@@ -335,11 +351,14 @@ class _Turn:
             if (copied := copied_description(call.tool, req.arguments)) is not None:
                 raise InvalidParams(copied)
         except PennyError as e:
+            self.evidence.append(e.message)  # a refusal's figures (limits, retry times) are the tool's, too
             return {"role": "tool", "tool_name": req.name,
                     "content": f"Error ({e.code}): {e.message}. Fix the call and try again, or answer without it.",
                     "penny": {"ok": False, "stage": "prepare", "tool": req.name, "error": e.to_dict()}}
         outcome = await run_reported(executor, self.who, call, self.send)
         self.artifact_ids.extend(a["id"] for a in outcome.artifacts)
+        if outcome.ok and outcome.result is not None:
+            self.evidence += [outcome.result.text, outcome.result.data]
         meta: dict[str, Any] = {"ok": outcome.ok, "stage": "run", "tool": call.tool.name}
         if outcome.ok and outcome.result is not None:
             meta["text"] = outcome.result.text
@@ -353,6 +372,7 @@ class _Turn:
         else:
             err = outcome.error.to_dict() if outcome.error else {"code": "unknown", "message": "unknown error"}
             meta["error"] = err
+            self.evidence.append(err["message"])
             content = f"Error ({err['code']}): {err['message']}"
         return {"role": "tool", "tool_name": call.tool.name, "content": content, "penny": meta}
 
@@ -366,6 +386,8 @@ class _Turn:
             meta["modelError"] = self.fault
         if self.fell_back:
             meta["fallback"] = True
+        if self.ungrounded:
+            meta["ungrounded"] = self.ungrounded
         if self.suggestions:
             meta["suggestions"] = self.suggestions
         if self.usage:
