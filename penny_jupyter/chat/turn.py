@@ -37,16 +37,11 @@ from . import grounding
 from .conversations import ConversationService
 from .leases import keep_alive
 from .memory import compact_data, fit_history, schema_tokens
+from .prompt import system_prompt
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger("penny.chat")
 
-SYSTEM_PROMPT = (
-    "You are Penny, an analyst for the company whose data you can query with the tools. "
-    "Answer with numbers from tool results only; never invent figures. Call a tool when the question needs "
-    "data, then answer in a few short lines of markdown quoting the figures. Today is {today}. "
-    "If a tool returns an error, fix the call or explain what went wrong."
-)
 DEFAULTS = {"max_tool_rounds": 4, "fallback_to_builtin": True, "history_token_budget": 8000}
 
 
@@ -267,7 +262,7 @@ class _Turn:
         msgs = chat.conversations.messages(self.who, self.conversation_id)
         history = [{"role": m.role, "content": m.content} for m in msgs
                    if m.role in ("user", "assistant") and m.content]
-        system = SYSTEM_PROMPT.format(today=chat.config.today().isoformat())
+        system = system_prompt(chat.config.today())
         return fit_history(history, int(chat.option("history_token_budget")), system=system,
                            tools_tokens=chat.tools_tokens())
 

@@ -144,14 +144,22 @@ def _iso(value: str | dt.date, name: str) -> dt.date:
 
 def parse_period(text: str | None, today: dt.date, start: str | dt.date | None = None,
                  end: str | dt.date | None = None) -> Period:
-    """A period from its everyday name (see PERIOD_FORMS) or explicit ISO `start`/`end` dates."""
+    """A period from its everyday name (see PERIOD_FORMS), a calendar name ("2025", "Q2 2025", "March 2026"),
+    a range in words ("2026-03-01..2026-06-30", "since 2026-03-01"), or explicit ISO `start`/`end` dates.
+    A name and dates that say the same span are accepted (models often send both); a contradiction is refused
+    with the argument to drop."""
     if start is not None or end is not None:
-        if text:
-            raise InvalidParams("give either a named period or start/end dates, not both")
         if start is None:
             raise InvalidParams("an explicit range needs a start date (end defaults to today)")
         a, b = _iso(start, "start"), _iso(end, "end") if end is not None else today
-        return custom_period(a, b, title=f"{a.isoformat()} to {b.isoformat()}")
+        dated = custom_period(a, b, title=f"{a.isoformat()} to {b.isoformat()}")
+        if not text:
+            return dated
+        named = parse_period(text, today)
+        if (named.start, named.end) == (a, b) or (end is None and named.start == a):
+            return named
+        raise InvalidParams(f"period {text!r} is {named.start} to {named.end}, but start/end say {a} to {b}: "
+                            "drop `period` to use the dates, or drop `start` and `end` to use the period")
     key = re.sub(r"\s+", " ", (text or "YTD").strip().lower())
     key = _ALIASES.get(key, key)
     if key.upper() in PERIODS:
@@ -163,8 +171,60 @@ def parse_period(text: str | None, today: dt.date, start: str | dt.date | None =
         return _rolling(int(m.group(1)), m.group(2), today)
     if m := _PREVIOUS.match(key):
         return _previous(m.group(1), today)
-    raise InvalidParams(f"unknown period {text!r}: use one of {', '.join(PERIOD_FORMS)}, "
-                        "or explicit start/end dates (YYYY-MM-DD)")
+    if (found := _calendar(key, today)) is not None:
+        return found
+    raise InvalidParams(f"unknown period {text!r}: use one of {', '.join(PERIOD_FORMS)}, a year ('2025'), a "
+                        "quarter ('Q2 2025'), a month ('March 2026'), a range ('2026-03-01..2026-06-30', "
+                        "'since 2026-03-01'), or start/end dates (YYYY-MM-DD)")
+
+
+_MONTH_NAMES = {m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july",
+                                            "august", "september", "october", "november", "december"), 1)}
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+_RANGE = re.compile(rf"^(?:from |between )?{_DATE}\s*(?:\.\.|to|until|through|-|and)\s*{_DATE}$")
+_SINCE = re.compile(rf"^(?:since|from|after) {_DATE}$")
+_YEAR = re.compile(r"^(?:fy\s?)?(\d{4})$")
+_QUARTER = re.compile(r"^q([1-4])\s*(?:of\s+)?(\d{4})$|^(\d{4})[\s-]*q([1-4])$")
+_MONTH = re.compile(r"^([a-z]+)\s+(\d{4})$|^(\d{4})-(\d{2})$")
+
+
+def _calendar(key: str, today: dt.date) -> Period | None:
+    """A year, quarter or month by its name, or a range of ISO dates; the part after today is cut off."""
+    if m := _RANGE.match(key):
+        a, b = _iso(m.group(1), "start"), _iso(m.group(2), "end")
+        return custom_period(a, b, title=f"{a.isoformat()} to {b.isoformat()}")
+    if m := _SINCE.match(key):
+        a = _iso(m.group(1), "start")
+        return custom_period(a, today, title=f"since {a.isoformat()}")
+    if m := _YEAR.match(key):
+        return _span(dt.date(int(m.group(1)), 1, 1), 12, m.group(1), today)
+    if m := _QUARTER.match(key):
+        q, year = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        return _span(dt.date(int(year), 3 * int(q) - 2, 1), 3, f"Q{q} {year}", today)
+    if m := _MONTH.match(key):
+        if m.group(1):
+            month = _MONTH_NAMES.get(m.group(1)) or next(
+                (i for name, i in _MONTH_NAMES.items() if len(m.group(1)) >= 3 and name.startswith(m.group(1))), None)
+            year = int(m.group(2))
+        else:
+            month, year = int(m.group(4)), int(m.group(3))
+        if month and 1 <= month <= 12:
+            first = dt.date(year, month, 1)
+            return _span(first, 1, f"{first:%B %Y}", today)
+    return None
+
+
+def _span(first: dt.date, months: int, title: str, today: dt.date) -> Period:
+    """A calendar span of `months` from `first`, compared with the same span one span earlier."""
+    if first > today:
+        raise InvalidParams(f"{title} has not started yet (today is {today})")
+    natural = shift_months(first, months) - dt.timedelta(days=1)
+    last = min(natural, today)
+    prev_first = shift_months(first, -months)
+    prev_last = first - dt.timedelta(days=1) if last == natural else shift_months(last, -months)
+    unit = {12: "year", 3: "quarter", 1: "month"}[months]
+    return Period(title, first, last, prev_first, prev_last, title=title,
+                  compare_text=f"the same days of the {unit} before")
 
 
 def year_earlier(p: Period) -> Period:

@@ -24,10 +24,11 @@ class QueryMetricParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str = Field(description="Catalog metric name or synonym: " + ", ".join(catalog.METRICS)
                         + " (e.g. 'sales' means revenue). describe_data lists them all.")
-    period: str | None = Field(None, description="Named period: " + ", ".join(PERIOD_FORMS)
-                               + " ('last month' = previous month). Default YTD. Leave empty when giving start/end.")
-    start: dt.date | None = Field(None, description="Explicit range start (YYYY-MM-DD), instead of `period`.")
-    end: dt.date | None = Field(None, description="Explicit range end (YYYY-MM-DD); defaults to today.")
+    period: str | None = Field(None, description="When: " + ", ".join(PERIOD_FORMS) + ", a year ('2025'), a "
+                               "quarter ('Q2 2025'), a month ('March 2026'), or a range ('2026-03-01..2026-06-30', "
+                               "'since 2026-03-01'). Default YTD.")
+    start: dt.date | None = Field(None, description="Range start (YYYY-MM-DD); a range in `period` does the same.")
+    end: dt.date | None = Field(None, description="Range end (YYYY-MM-DD); defaults to today.")
     grain: Grain | None = Field(None, description="Time bucket for a trend: day, week, month or quarter. Default: "
                                 "chosen from the span's length, or none when `by` is given (a plain breakdown).")
     by: str | None = Field(None, description="Dimension to break the metric down by (region, segment, customer, "
