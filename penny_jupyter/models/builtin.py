@@ -74,11 +74,18 @@ _SQL_LIKE = (
     re.compile(r"^from\s+[\w.\"]+\s*(;?\s*$|\b(select|where|limit|order by|group by)\b)", re.I),
 )
 
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_SQL_START = re.compile(r"(?<![\w.])(?:select|with)\b", re.I)
+
 DESCRIBE_PATTERNS = (
     r"what data", r"which data", r"what tables", r"which tables", r"list (?:the |all )?tables", r"show (?:me )?(?:the )?tables",
     r"describe (?:the |your |my )?data", r"\bschema\b", r"data dictionary", r"what metrics", r"which metrics",
     r"list (?:the |all |your )?metrics", r"available (?:data|metrics|tables)", r"what can i ask", r"what columns",
     r"what(?:'s| is) in the (?:data|warehouse|database)", r"data do you have",
+    # questions about a table's columns: "what fields does the invoices table have", "columns of deals"
+    r"\b(?:fields|columns|schema)\b.*\btables?\b", r"\btables?\b.*\b(?:fields|columns)\b",
+    r"\b(?:fields|columns) (?:of|in|on|for) (?:the )?\w+", r"\bdescribe (?:the )?\w+ table\b",
+    r"\bwhat is in (?:the )?\w+ table\b", r"\bwhich tables?\b", r"\bwhat tables?\b",
 )
 
 # Penny only reads: requests to change data, and requests far outside analytics, get the help reply.
@@ -116,8 +123,13 @@ METRIC_PERIODS: list[tuple[str, Any]] = [
     (r"\bytd\b|year[\s-]+to[\s-]+date|this year|so far this year", "YTD"),
     (r"\bqtd\b|quarter[\s-]+to[\s-]+date|this quarter", "QTD"),
     (r"\bmtd\b|month[\s-]+to[\s-]+date|this month", "MTD"),
-    (r"\byesterday\b", "yesterday"), (r"\btoday\b", "today"),
+    (r"\byesterday\b", "yesterday"),
+    (r"\btoday\b|\bright now\b|\bcurrently\b|\bat the moment\b|\bas of now\b", "today"),
 ]
+# A question after one figure: "how many new customers did we sign", "what is our win rate so far this year".
+_ONE_NUMBER = re.compile(r"^ (?:so )?(?:how many|how much|what is|what was|what were|what are|whats|tell me|give me) ")
+# "which 3 regions have the highest churn", "the 5 customers with the most revenue": top N by an entity.
+_SUPERLATIVE = r"(?:the )?(?:highest|most|biggest|largest|top|best|greatest|strongest)"
 # "vs last year" says how to compare, not which period: read (and removed) before the period.
 _COMPARE: list[tuple[str, str]] = [
     (r"\b(?:no|without|skip the|skip|dont|do not|don't) compar\w*\b", "none"),
@@ -183,6 +195,15 @@ def extract_sql(text: str) -> str | None:
     s = text.strip()
     if any(p.search(s) for p in _SQL_LIKE):
         return s.rstrip(";").strip()
+    # A query after a phrase or in backticks ("please execute: SELECT ...", "run `select ...` for me").
+    for m in _INLINE_CODE.finditer(s):
+        body = m.group(1).strip()
+        if any(p.search(body) for p in _SQL_LIKE):
+            return body.rstrip(";").strip()
+    for m in _SQL_START.finditer(s):
+        body = s[m.start():].strip().rstrip("`").strip()
+        if any(p.search(body) for p in _SQL_LIKE):
+            return body.rstrip(";").strip()
     return None
 
 
@@ -459,7 +480,10 @@ class BuiltinRouter:
         period = None if dates else self._metric_period(rest)
         grain = next((g for g, ws in GRAIN_WORDS.items() if _has(rest, ws)), None)
         by = top = None
-        if m := re.search(r"\b(?:top|biggest|largest|best)(?: (\d+))?(?: (\w+))?", rest):
+        entity = self._ranked_entity(rest)
+        if entity:
+            by, top = entity
+        elif m := re.search(r"\b(?:top|biggest|largest|best)(?: (\d+))?(?: (\w+))?", rest):
             top = int(m.group(1)) if m.group(1) else 10
             by = next((d for d, ws in DIMENSION_WORDS.items() if m.group(2) in ws), None)
             if by is None and "customer" in allowed:
@@ -492,9 +516,24 @@ class BuiltinRouter:
         if compare:
             params["compare"] = compare
         trend = _has(rest, TREND_WORDS)
-        cue = bool(grain or by or top or trend or filters or compare or dates
+        one_number = bool(_ONE_NUMBER.match(t)) and bool(period or dates)
+        cue = bool(grain or by or top or trend or filters or compare or dates or one_number
                    or (period and period not in ("MTD", "QTD", "YTD")))
         return _MetricAsk(params, cue, bool(period or dates), phrase)
+
+    @staticmethod
+    def _ranked_entity(t: str) -> tuple[str, int | None] | None:
+        """(dimension, N) for "which 3 regions have the highest …", "the customers with the most …"; a
+        singular entity ("which region has the highest") is the top 1, a plural with no number is all of them."""
+        m = re.search(rf"\b(?:(\d+) )?(\w+) (?:have|has|had|with|by|show|showing) {_SUPERLATIVE}\b", t)
+        if not m:
+            return None
+        for d, ws in DIMENSION_WORDS.items():
+            if m.group(2) in ws:
+                if m.group(1):
+                    return d, int(m.group(1))
+                return d, (1 if m.group(2) == ws[0] else None)
+        return None
 
     def _metric_period(self, t: str) -> str | None:
         for pat, kind in METRIC_PERIODS:
