@@ -37,8 +37,9 @@ class Wire(BaseModel):
 # ---------------------------------------------------------------- client -> server frames
 
 
-ModelID = Annotated[str, Field(max_length=208, pattern=r"^(builtin|auto|ollama:[A-Za-z0-9_.:/-]{1,200})$",
-                                description='"builtin", "auto" or "ollama:<model>"')]
+ModelID = Annotated[str, Field(max_length=208,
+                                pattern=r"^(builtin|auto|ollama:[A-Za-z0-9_.:/-]{1,200}|openai:[A-Za-z0-9_.:/@-]{1,200})$",
+                                description='"builtin", "auto", "ollama:<model>" or "openai:<model>"')]
 
 
 class MessageFrame(Wire):
@@ -46,7 +47,7 @@ class MessageFrame(Wire):
     content: str = Field(min_length=1, max_length=100_000)
     conversation_id: ID | None = None
     client_message_id: ID | None = None
-    model: ModelID | None = None  # this message only: "builtin" or "ollama:<model>"
+    model: ModelID | None = None  # this message only: "builtin", "ollama:<model>" or "openai:<model>"
 
 
 class ToolExecuteFrame(Wire):

@@ -1,10 +1,11 @@
 """PennyConfig: the one place for every option.
 
 Set them in jupyter_server_config.py (`c.PennyConfig.data_dir = "/srv/penny"`), or build a
-PennyConfig directly in a script or test. Only OLLAMA_HOST, PENNY_SERVICE_URL, PENNY_DATA_DIR and
-PENNY_AS_OF are read from the environment: the ecosystem sets the first, a hub's spawner the second; the
-other two place an in-process engine (plain IPython, a script, or a kernel of a server it cannot reach over
-loopback HTTP; see penny_server.app).
+PennyConfig directly in a script or test. Only OLLAMA_HOST, OPENAI_BASE_URL, PENNY_SERVICE_URL, PENNY_DATA_DIR
+and PENNY_AS_OF are read from the environment (and the API key from the variable openai_api_key_env names,
+OPENAI_API_KEY by default): the ecosystem sets the first two, a hub's spawner the third; the other two place
+an in-process engine (plain IPython, a script, or a kernel of a server it cannot reach over loopback HTTP;
+see penny_server.app).
 """
 
 from __future__ import annotations
@@ -79,13 +80,26 @@ class PennyConfig(Configurable):
     ).tag(config=True)
     as_of = Unicode("", help="ISO date treated as 'today' (empty: the real date). For demos and tests.").tag(config=True)
 
-    model = Unicode("auto", help='"auto", "builtin" or "ollama:<model>".').tag(config=True)
+    model = Unicode("auto", help='"auto", "builtin", "ollama:<model>" or "openai:<model>" (any OpenAI-compatible '
+                    "server at openai_base_url).").tag(config=True)
     ollama_host = Unicode(help="Ollama server URL; default from OLLAMA_HOST (else http://127.0.0.1:11434).").tag(config=True)
     ollama_model = Unicode(
         "llama3.2", help='The Ollama model "auto" uses when the server answers and has it pulled.'
     ).tag(config=True)
     ollama_timeout = Float(
         60.0, help="Seconds to wait for Ollama to connect or send the next piece of an answer."
+    ).tag(config=True)
+    openai_base_url = Unicode(
+        help='Base URL of the OpenAI-compatible server "openai:<model>" talks to, e.g. "http://127.0.0.1:8080/v1" '
+        "for llama.cpp's server, vLLM, LM Studio or a LiteLLM proxy; default from OPENAI_BASE_URL (else "
+        "https://api.openai.com/v1)."
+    ).tag(config=True)
+    openai_api_key_env = Unicode(
+        "OPENAI_API_KEY", help="Name of the environment variable that holds the API key for openai_base_url (the "
+        'key itself is never a config value). Unset: "none" is sent, which a local server accepts.'
+    ).tag(config=True)
+    openai_timeout = Float(
+        60.0, help="Seconds to wait for the OpenAI-compatible server to connect or send the next piece of an answer."
     ).tag(config=True)
     num_ctx = Integer(
         16384, help="Context window asked of Ollama (options.num_ctx); below it Ollama cuts the prompt's front, "
@@ -195,6 +209,10 @@ class PennyConfig(Configurable):
     @default("ollama_host")
     def _default_ollama_host(self) -> str:
         return os.environ.get("OLLAMA_HOST", "")
+
+    @default("openai_base_url")
+    def _default_openai_base_url(self) -> str:
+        return os.environ.get("OPENAI_BASE_URL", "") or "https://api.openai.com/v1"
 
     # derived -----------------------------------------------------------------
     @property

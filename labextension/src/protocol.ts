@@ -15,7 +15,7 @@ export type ClientFrame =
       content: string;
       conversationId?: string;
       clientMessageId?: string;
-      /** "builtin" or "ollama:<name>"; omitted = the server's default. */
+      /** "builtin", "ollama:<name>" or "openai:<name>"; omitted = the server's default. */
       model?: string;
     }
   | { type: 'resume'; conversationId: string; afterSeq: number }
@@ -129,7 +129,7 @@ export interface IReadyEvent extends IBaseEvent {
   type: 'ready';
   user: string;
   tenant: string;
-  /** The model that answers by default ("builtin" or "ollama:<name>"). */
+  /** The model that answers by default ("builtin", "ollama:<name>" or "openai:<name>"). */
   model: string;
   /** One sentence: why that model is the default. */
   modelReason?: string;

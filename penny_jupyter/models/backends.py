@@ -1,12 +1,15 @@
-"""Which model answers: the built-in router or an Ollama model, chosen from PennyConfig.model.
+"""Which model answers: the built-in router, an Ollama model or an OpenAI-compatible one, chosen from
+PennyConfig.model.
 
 - "builtin": the offline router, always.
 - "ollama:<model>": that Ollama model; when it fails the turn says so and (fallback_to_builtin) the
   router answers instead.
+- "openai:<model>": that model on the OpenAI-compatible server at `openai_base_url` (llama.cpp's server,
+  vLLM, LM Studio, LiteLLM, OpenAI); it fails and falls back the same way.
 - "auto": Ollama when `GET /api/tags` answers within ~1 s and `ollama_model` is pulled, else the
   router. The probe is cached ~30 s, so a turn never waits on it twice.
 
-A message may name its own model ("builtin" or "ollama:<name>") to override the default for one turn.
+A message may name its own model ("builtin", "ollama:<name>" or "openai:<name>") to override the default for one turn.
 BuiltinBackend adapts the router to the Model interface: one tool call routed from the last user
 message; after the tool result comes back, it streams the tool's summary, as Penny always has.
 """
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 from ..errors import BadRequest
 from .base import Clarify, Done, Model, ModelEvent, TextDelta, ToolCallRequest
 from .ollama import OllamaBackend, host_of, probe
+from .openai_compat import OpenAIBackend, api_key_of, base_url_of, probe as openai_probe
 
 if TYPE_CHECKING:
     from ..settings import PennyConfig
@@ -145,15 +149,15 @@ class _Probe:
     error: str
 
 
-_MODEL_ID = re.compile(r"^(builtin|auto|ollama:[A-Za-z0-9_.:/\-]{1,200})$")
+_MODEL_ID = re.compile(r"^(builtin|auto|ollama:[A-Za-z0-9_.:/\-]{1,200}|openai:[A-Za-z0-9_.:/@\-]{1,200})$")
 
 
 def parse_model_id(value: str) -> str:
-    """'builtin', 'auto' or 'ollama:<name>'; BadRequest with a sentence otherwise."""
+    """'builtin', 'auto', 'ollama:<name>' or 'openai:<name>'; BadRequest with a sentence otherwise."""
     value = (value or "").strip()
     if not _MODEL_ID.match(value):
-        raise BadRequest(f"unknown model {value!r}; use 'builtin', 'auto' or 'ollama:<model name>'",
-                         code="unknown_model")
+        raise BadRequest(f"unknown model {value!r}; use 'builtin', 'auto', 'ollama:<model name>' or "
+                         "'openai:<model name>'", code="unknown_model")
     return value
 
 
@@ -175,8 +179,9 @@ class ModelSelector:
         self.clock, self.probe_timeout, self.probe_ttl = clock, probe_timeout, probe_ttl
         self._builtin: BuiltinBackend | None = None
         self._ollama: dict[str, OllamaBackend] = {}
-        self._probe: _Probe | None = None
-        self._probe_lock: asyncio.Lock | None = None
+        self._openai: dict[str, OpenAIBackend] = {}
+        self._probes: dict[str, _Probe] = {}  # "ollama" / "openai" -> the last answer
+        self._probe_locks: dict[str, asyncio.Lock] = {}
 
     @property
     def builtin(self) -> BuiltinBackend:
@@ -200,6 +205,18 @@ class ModelSelector:
             self._ollama[model] = OllamaBackend(model, self.config)
         return self._ollama[model]
 
+    def openai(self, model: str) -> OpenAIBackend:
+        """As `ollama`: one per model name, bounded."""
+        if model not in self._openai:
+            while len(self._openai) >= MAX_OLLAMA_BACKENDS:
+                self._openai.pop(next(iter(self._openai)))
+            self._openai[model] = OpenAIBackend(model, self.config)
+        return self._openai[model]
+
+    @property
+    def openai_base_url(self) -> str:
+        return base_url_of(self.config)
+
     @property
     def host(self) -> str:
         return host_of(self.config)
@@ -215,29 +232,39 @@ class ModelSelector:
         """The default model's id without asking Ollama anything (for places that cannot wait)."""
         conf = self.configured
         if conf == "auto":
-            p = self._probe
+            p = self._probes.get("ollama")
             if p and p.ok and (name := pulled_name(self.config.ollama_model, p.models)):
                 return f"ollama:{name}"
             return BUILTIN
         return conf
 
     async def probe(self, force: bool = False) -> _Probe:
-        if self._probe_lock is None:
-            self._probe_lock = asyncio.Lock()
-        now = self.clock()
-        if not force and self._probe is not None and now - self._probe.at < self.probe_ttl:
-            return self._probe
+        """Ollama's `GET /api/tags`, cached for probe_ttl."""
+        return await self._cached("ollama", lambda: probe(self.host, self.probe_timeout), force)
+
+    async def probe_openai(self, force: bool = False) -> _Probe:
+        """The OpenAI-compatible server's `GET /models`, cached for probe_ttl."""
+        return await self._cached("openai", lambda: openai_probe(
+            self.openai_base_url, api_key_of(self.config), self.config.openai_api_key_env, self.probe_timeout), force)
+
+    async def _cached(self, which: str, ask: Callable[[], Any], force: bool) -> _Probe:
+        def fresh() -> _Probe | None:
+            p = self._probes.get(which)
+            return p if not force and p is not None and self.clock() - p.at < self.probe_ttl else None
+
+        if (p := fresh()) is not None:
+            return p
         try:
-            async with self._probe_lock:
-                if not force and self._probe is not None and self.clock() - self._probe.at < self.probe_ttl:
-                    return self._probe
-                ok, models, error = await probe(self.host, self.probe_timeout)
-                self._probe = _Probe(self.clock(), ok, models, error)
+            async with self._probe_locks.setdefault(which, asyncio.Lock()):
+                if (p := fresh()) is not None:
+                    return p
+                ok, models, error = await ask()
+                self._probes[which] = _Probe(self.clock(), ok, models, error)
         except RuntimeError:  # the lock was made on another (closed) event loop
-            self._probe_lock = asyncio.Lock()
-            ok, models, error = await probe(self.host, self.probe_timeout)
-            self._probe = _Probe(self.clock(), ok, models, error)
-        return self._probe
+            self._probe_locks[which] = asyncio.Lock()
+            ok, models, error = await ask()
+            self._probes[which] = _Probe(self.clock(), ok, models, error)
+        return self._probes[which]
 
     async def select(self, override: str | None = None) -> Selection:
         choice = parse_model_id(override) if override else self.configured
@@ -248,6 +275,11 @@ class ModelSelector:
             model = choice.split(":", 1)[1]
             why = "chosen for this message" if override else "configured"
             return Selection(self.ollama(model), choice, f"Ollama model {model} at {self.host}, {why}.")
+        if choice.startswith("openai:"):
+            model = choice.split(":", 1)[1]
+            why = "chosen for this message" if override else "configured"
+            return Selection(self.openai(model), choice,
+                             f"Model {model} on the OpenAI-compatible server at {self.openai_base_url}, {why}.")
         p = await self.probe()
         wanted = self.config.ollama_model
         if not p.ok:
@@ -260,7 +292,8 @@ class ModelSelector:
                          f"Ollama model {name} at {self.host} (found automatically).")
 
     async def describe(self) -> dict[str, Any]:
-        """{active, reason, models: [{id, label, available, reason?}]}: builtin and every pulled Ollama model."""
+        """{active, reason, models: [{id, label, available, reason?}]}: builtin, every pulled Ollama model and
+        the configured OpenAI-compatible one (available while its server answers `GET /models`)."""
         sel = await self.select()
         p = await self.probe()
         reason = sel.reason
@@ -286,4 +319,18 @@ class ModelSelector:
             then = ("the built-in router answers instead" if self.config.fallback_to_builtin
                     else "messages to it fail")
             reason = f"{reason} {p.error}; until it answers, {then}."
+        if sel.id.startswith("openai:"):
+            name = sel.id.split(":", 1)[1]
+            o = await self.probe_openai()
+            entry: dict[str, Any] = {"id": sel.id, "label": f"{name} (OpenAI-compatible)", "available": o.ok}
+            if not o.ok:
+                entry["reason"] = o.error
+                then = ("the built-in router answers instead" if self.config.fallback_to_builtin
+                        else "messages to it fail")
+                reason = f"{reason} {o.error[0].upper()}{o.error[1:]}; until it answers, {then}."
+            elif o.models and name not in o.models:
+                entry["reason"] = (f"{self.openai_base_url} does not list {name!r} (it lists "
+                                   f"{', '.join(o.models[:5])}); a server with one model, like llama.cpp's, "
+                                   "answers to any name")
+            models.append(entry)
         return {"active": sel.id, "reason": reason, "models": models}
