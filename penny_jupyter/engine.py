@@ -90,7 +90,7 @@ class Engine:
         from .data.catalog import valid_units
         from .models.builtin import BuiltinRouter
 
-        return BuiltinRouter(units=[u for u in valid_units() if u != "company"])
+        return BuiltinRouter(units=[u for u in valid_units() if u != "company"], today=self.config.today)
 
     @cached_property
     def models(self):

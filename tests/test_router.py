@@ -169,3 +169,19 @@ def test_pasted_python_goes_to_the_sandbox(text, code):
 def test_english_is_not_taken_for_python(text):
     route = BuiltinRouter(units=UNITS).route(text)
     assert route is None or getattr(route, "tool", None) != "run_python"
+
+
+def test_a_start_date_without_a_year_is_its_latest_such_day():
+    """'since March 1' is a start date (never MTD): this year's when it has passed, else last year's."""
+    import datetime as dt
+
+    from penny_jupyter.models.builtin import BuiltinRouter
+
+    router = BuiltinRouter(today=lambda: dt.date(2026, 12, 1))
+    cases = {"revenue since March 1": "2026-03-01", "new customers from 1st march": "2026-03-01",
+             "spend since december 5": "2025-12-05", "tickets since june": "2026-06-01",
+             "mrr from march 1 2025": "2025-03-01", "churn since 2 feb 2024": "2024-02-02"}
+    for text, start in cases.items():
+        route = router.route(text)
+        assert route.tool == "query_metric" and route.params.get("start") == start, (text, route)
+        assert "period" not in route.params and "end" not in route.params, (text, route)

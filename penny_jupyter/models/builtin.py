@@ -17,10 +17,11 @@ and the rules share that vocabulary at every step; split by rule, each part woul
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 NAME = "builtin"
 
@@ -244,14 +245,27 @@ def _normalize(text: str) -> str:
     return " " + " ".join(out) + " "
 
 
-def _explicit_range(t: str) -> tuple[dict[str, str], str]:
-    """Explicit dates: ISO ranges, "since <date>", "Q1 2026", "March 2026", "in 2025" -> start/end."""
+def _explicit_range(t: str, today: Callable[[], dt.date] = dt.date.today) -> tuple[dict[str, str], str]:
+    """Explicit dates: ISO ranges, "since <date>", "Q1 2026", "March 2026", "in 2025" -> start/end; a start
+    with no year ("since March 1", "from 1 march", "since march") is its latest such day not after today."""
     def iso(y: int, mo: int, d: int) -> str:
         return f"{y:04d}-{mo:02d}-{d:02d}"
+
+    def latest(mo: int, d: int) -> str:
+        now = today()
+        year = now.year if (mo, d) <= (now.month, now.day) else now.year - 1
+        return iso(year, mo, min(d, calendar.monthrange(year, mo)[1]))
+
+    months = "|".join(_MONTHS)
+    full = "|".join(m.lower() for m in calendar.month_name if m)
 
     pats: list[tuple[str, Any]] = [
         (rf"\b(?:from |between )?{_ISO} (?:to|and|through|until|-) {_ISO}\b", lambda m: (m.group(1), m.group(2))),
         (rf"\b(?:since|from|after|starting) {_ISO}\b", lambda m: (m.group(1), None)),
+        (rf"\b(?:since|from|after|starting) ({months}) (\d{{1,2}})(?:st|nd|rd|th)? (\d{{4}})\b",
+         lambda m: (iso(int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2))), None)),
+        (rf"\b(?:since|from|after|starting) (\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months}) (\d{{4}})\b",
+         lambda m: (iso(int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1))), None)),
         (r"\bq([1-4]) (\d{4})\b|\b(\d{4}) q([1-4])\b", lambda m: (
             lambda q, y: (iso(y, 3 * q - 2, 1), iso(y, 3 * q, calendar.monthrange(y, 3 * q)[1])))(
             int(m.group(1) or m.group(4)), int(m.group(2) or m.group(3)))),
@@ -259,6 +273,11 @@ def _explicit_range(t: str) -> tuple[dict[str, str], str]:
             lambda mo, y: (iso(y, mo, 1), iso(y, mo, calendar.monthrange(y, mo)[1])))(
             _MONTHS[m.group(1)], int(m.group(2)))),
         (rf"\b(?:on |for |in )?{_ISO}\b", lambda m: (m.group(1), m.group(1))),
+        (rf"\b(?:since|from|after|starting) ({months}) (\d{{1,2}})(?:st|nd|rd|th)?(?! \d)\b",
+         lambda m: (latest(_MONTHS[m.group(1)], int(m.group(2))), None)),
+        (rf"\b(?:since|from|after|starting) (\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months})\b(?! \d)",
+         lambda m: (latest(_MONTHS[m.group(2)], int(m.group(1))), None)),
+        (rf"\b(?:since|starting) ({full})\b(?! \d)", lambda m: (latest(_MONTHS[m.group(1)], 1), None)),
         (r"\b(?:in|for|during|of) (20\d\d)(?![\w-])", lambda m: (iso(int(m.group(1)), 1, 1), iso(int(m.group(1)), 12, 31))),
     ]
     for pat, conv in pats:
@@ -316,6 +335,7 @@ def extract_python(text: str) -> str | None:
 class BuiltinRouter:
     units: list[str] = field(default_factory=list)  # departments and regions the KPIs can be cut by
     name: str = NAME
+    today: Callable[[], dt.date] = dt.date.today  # for dates written without a year ("since March 1")
     _metrics: dict[str, str] | None = field(default=None, repr=False)  # phrase -> metric, loaded on first use
     _words: list[str] | None = field(default=None, repr=False)
     _wordset: frozenset[str] | None = field(default=None, repr=False)
@@ -332,7 +352,7 @@ class BuiltinRouter:
         t = _normalize(text or "")
         if _OFF_TOPIC.search(t):
             return None
-        dates, t = _explicit_range(t)
+        dates, t = _explicit_range(t, self.today)
         compare, t = _compare(t)
         tc, fixed = self._spellfix(t)
         if any(re.search(p, tc) or re.search(p, t) for p in DESCRIBE_PATTERNS):
