@@ -43,7 +43,7 @@ KPI_WORDS = ("kpi", "kpis", "key metrics", "metrics", "numbers", "scorecard", "h
 # "how is engineering doing", "how's the company performing"
 # naming the tool outright: KPIs win over a metric word in the same request ("quarterly KPIs for sales")
 _KPI_EXPLICIT = ("kpi", "kpis", "scorecard")
-_KPI_QUESTION = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}(?:doing|tracking|performing)\b")
+_KPI_QUESTION = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}(?:doing|tracking|performing|looking)\b")
 
 PERIOD_PATTERNS: list[tuple[str, str]] = [
     (r"\bytd\b|year[\s-]+to[\s-]+date|this year|\byear\b|annual|so far this year", "YTD"),
@@ -87,10 +87,12 @@ DESCRIBE_PATTERNS = (
     r"\b(?:fields|columns|schema)\b.*\btables?\b", r"\btables?\b.*\b(?:fields|columns)\b",
     r"\b(?:fields|columns) (?:of|in|on|for) (?:the )?\w+", r"\bdescribe (?:the )?\w+ table\b",
     r"\bwhat is in (?:the )?\w+ table\b", r"\bwhich tables?\b", r"\bwhat tables?\b",
+    r"\b(?:which|what) (?:fields|columns)\b",
 )
 
 # Penny only reads: requests to change data, and requests far outside analytics, get the help reply.
-_OFF_TOPIC = re.compile(r"\b(delete|remove|drop|truncate|insert|wipe|erase|poem|joke|jokes|haiku|song|lyrics|story|"
+_OFF_TOPIC = re.compile(r"\b(delete|remove|drop|truncate|insert|wipe|erase|modify|overwrite|rename|"
+                        r"update (?:the|our|a|all|this|that|every)|edit (?:the|our|a|this|that)|poem|joke|jokes|haiku|song|lyrics|story|"
                         r"weather|recipe|translate|email|remind|reminder)\b")
 
 # dimension -> words that name it in a question ("by <word>", "top 10 <word>")
@@ -100,7 +102,7 @@ DIMENSION_WORDS: dict[str, tuple[str, ...]] = {
     "industry": ("industry", "industries", "vertical", "verticals"),
     "department": ("department", "departments", "dept", "team", "teams"),
     "category": ("category", "categories"), "service": ("service", "services"),
-    "severity": ("severity", "sev"), "priority": ("priority", "priorities"),
+    "severity": ("severity", "severities", "sev", "sevs"), "priority": ("priority", "priorities"),
 }
 GRAIN_WORDS = {"day": ("daily", "by day", "per day", "each day", "day by day"),
                "week": ("weekly", "by week", "per week", "each week", "week over week", "wow"),
@@ -503,9 +505,11 @@ class BuiltinRouter:
         entity = self._ranked_entity(rest)
         if entity:
             by, top = entity
-        elif m := re.search(r"\b(?:top|biggest|largest|best)(?: (\d+))?(?: (\w+))?", rest):
+        elif m := re.search(r"\b(?:top|biggest|largest|best)(?: (\d+))?(?: +(\w+))?(?: +(\w+))?", rest):
             top = int(m.group(1)) if m.group(1) else 10
-            by = next((d for d, ws in DIMENSION_WORDS.items() if m.group(2) in ws), None)
+            # "top 5 customers", or with a word between: "top 5 expense categories"
+            by = next((d for d, ws in DIMENSION_WORDS.items() if m.group(2) in ws), None) or next(
+                (d for d, ws in DIMENSION_WORDS.items() if m.group(3) in ws), None)
             if by is None and "customer" in allowed:
                 by = "customer"
         for d, ws in DIMENSION_WORDS.items():
@@ -545,7 +549,10 @@ class BuiltinRouter:
     def _ranked_entity(t: str) -> tuple[str, int | None] | None:
         """(dimension, N) for "which 3 regions have the highest …", "the customers with the most …"; a
         singular entity ("which region has the highest") is the top 1, a plural with no number is all of them."""
-        m = re.search(rf"\b(?:(\d+) )?(\w+) (?:have|has|had|with|by|show|showing) {_SUPERLATIVE}\b", t)
+        # The metric's own word is already cut out of `t`: "which 2 departments spend the most" reads
+        # "which 2 departments   the most".
+        m = re.search(rf"\b(?:(\d+) )?(\w+) +(?:(?:have|has|had|with|by|show|showing|got|get|did|do|does|made|"
+                      rf"make|brought|bring|saw|see) +)?{_SUPERLATIVE}\b", t)
         if not m:
             return None
         for d, ws in DIMENSION_WORDS.items():
