@@ -43,7 +43,8 @@ KPI_WORDS = ("kpi", "kpis", "key metrics", "metrics", "numbers", "scorecard", "h
 # "how is engineering doing", "how's the company performing"
 # naming the tool outright: KPIs win over a metric word in the same request ("quarterly KPIs for sales")
 _KPI_EXPLICIT = ("kpi", "kpis", "scorecard")
-_KPI_QUESTION = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}(?:doing|tracking|performing|looking)\b")
+_KPI_QUESTION = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}(?:doing|tracking|performing)\b")
+_LOOKING = re.compile(r"\bhow (?:are|is) (?:\w+ ){1,2}looking\b")  # KPIs only when a unit is named: "how is latam looking"
 
 PERIOD_PATTERNS: list[tuple[str, str]] = [
     (r"\bytd\b|year[\s-]+to[\s-]+date|this year|\byear\b|annual|so far this year", "YTD"),
@@ -365,7 +366,8 @@ class BuiltinRouter:
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         (slug, hits), (_, second) = ranked[0], ranked[1]
         wants_dashboard = bool(re.search(r"\b(dashboards?|board)\b", tc))
-        wants_kpis = bool(_has(tc, KPI_WORDS) or _has(t, KPI_WORDS) or _KPI_QUESTION.search(tc))
+        wants_kpis = bool(_has(tc, KPI_WORDS) or _has(t, KPI_WORDS) or _KPI_QUESTION.search(tc)
+                          or (_LOOKING.search(tc) and self._unit(tc)))
 
         ask = self._metric_ask(tc, dates, compare)
         if ask and not wants_dashboard and not _has(t, _KPI_EXPLICIT):
