@@ -89,6 +89,10 @@ class PennyConfig(Configurable):
     ollama_timeout = Float(
         60.0, help="Seconds to wait for Ollama to connect or send the next piece of an answer."
     ).tag(config=True)
+    model_temperature = Float(
+        0.2, help="Sampling temperature sent to Ollama and OpenAI-compatible models: low, so the same question "
+        "gets the same tool call and an answer that sticks to the figures."
+    ).tag(config=True)
     openai_base_url = Unicode(
         help='Base URL of the OpenAI-compatible server "openai:<model>" talks to, e.g. "http://127.0.0.1:8080/v1" '
         "for llama.cpp's server, vLLM, LM Studio or a LiteLLM proxy; default from OPENAI_BASE_URL (else "

@@ -135,3 +135,13 @@ def test_a_model_that_says_nothing_at_all_gets_a_sentence(make_engine, fake_olla
     events = run_turn(engine, "hello")
     assert text_of(events) == ("ollama:llama3.2 gave an empty answer. Ask again in other words, or pick the "
                                "built-in router in the model menu.")
+
+
+def test_a_model_that_echoes_the_tool_message_shows_only_the_prose():
+    echoed = ("**Revenue** over year to date: $14.49M.\n- by month: highest $1.51M\n"
+              'data: {"metric":"revenue","total":14489883.0}\nattached for the person: chart art_a858f4\n'
+              "Revenue grew all year.")
+    for shown, calls in (read(echoed), one_char_at_a_time(echoed)):
+        assert calls == []
+        assert shown == "**Revenue** over year to date: $14.49M.\n- by month: highest $1.51M\nRevenue grew all year."
+    assert read("The data: {x} is fine inline")[0] == "The data: {x} is fine inline"  # not at a line start

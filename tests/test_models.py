@@ -87,6 +87,7 @@ def test_text_streams_as_deltas_and_the_request_carries_tools_and_num_ctx(make_e
 
     (req,) = fake_ollama.requests
     assert req["model"] == "llama3.2" and req["stream"] is True and req["options"]["num_ctx"] == 16384
+    assert req["options"]["temperature"] == 0.2, "low, so the same question gets the same call"
     assert req["messages"][0]["role"] == "system" and req["messages"][-1] == {"role": "user", "content": "hi"}
     tools = {t["function"]["name"]: t for t in req["tools"]}
     assert {"get_company_kpis", "load_dashboard", "query_metric", "describe_data", "run_sql"} <= set(tools)

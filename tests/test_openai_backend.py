@@ -95,7 +95,7 @@ def test_text_streams_and_the_request_carries_messages_tools_and_the_key(make_en
     (req,) = fake_openai.requests
     assert req.headers["authorization"] == f"Bearer {KEY}"
     body = req.body
-    assert body["model"] == "gpt-test" and body["stream"] is True
+    assert body["model"] == "gpt-test" and body["stream"] is True and body["temperature"] == 0.2
     assert body["messages"][0]["role"] == "system" and "Penny" in body["messages"][0]["content"]
     assert body["messages"][-1] == {"role": "user", "content": "hi"}
     tools = {t["function"]["name"]: t for t in body["tools"]}

@@ -9,6 +9,9 @@ exactly `name` and `arguments`/`parameters`) becomes a ToolCallRequest and is ne
 (prose that mentions a tool, a JSON example, a block naming no offered tool) is released as the text it was.
 A call whose arguments do not validate still runs as a call: the executor's error goes back to the model,
 which can fix it, and the person is spared the raw JSON.
+
+Small models also copy the tool message back verbatim, bookkeeping included: its `data: {...}` line and its
+`attached for the person: ...` line (chat/turn.py writes both for the model). Those lines are dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ _ids = itertools.count(1)
 _TAG = ("<tool_call>", "</tool_call>")
 _FENCE = "```"
 _CALL_KEYS = ({"name", "arguments"}, {"name", "parameters"})
+_ECHOES = ("data: {", "attached for the person:")  # lines of the tool message meant for the model only
 
 
 class TextCalls:
@@ -60,6 +64,8 @@ class TextCalls:
             if close is None:
                 break  # an open block: wait for its end
             block, self.pending = self.pending[:close], self.pending[close:]
+            if block.startswith(_ECHOES):
+                continue  # the model repeating the tool message's bookkeeping: never shown
             call = self._call(_inner(block))
             if call is None:
                 self._show(out, block)
@@ -70,6 +76,8 @@ class TextCalls:
     def end(self) -> tuple[str, list[ToolCallRequest]]:
         """At the end of the round: what is still held is a call if it parses as one, else it is shown."""
         rest, self.pending = self.pending, ""
+        if rest.startswith(_ECHOES):
+            return "", self.calls
         call = self._call(_inner(rest))
         if call is not None:
             self.calls.append(call)
@@ -101,8 +109,16 @@ class TextCalls:
 
 
 def _opener_at(text: str) -> int | None:
-    spots = [i for i in (text.find(_TAG[0]), _fence_at(text)) if i >= 0]
+    spots = [i for i in (text.find(_TAG[0]), _fence_at(text), *(_line_at(text, e) for e in _ECHOES)) if i >= 0]
     return min(spots) if spots else None
+
+
+def _line_at(text: str, start: str) -> int:
+    """Where a line starting with `start` begins, or -1."""
+    i = text.find(start)
+    while i > 0 and text[i - 1] != "\n":
+        i = text.find(start, i + 1)
+    return i
 
 
 def _fence_at(text: str) -> int:
@@ -115,15 +131,19 @@ def _fence_at(text: str) -> int:
 
 def _partial_opener(text: str) -> int:
     """How many trailing characters could be the start of an opener."""
-    for opener in (_TAG[0], _FENCE):
+    for opener in (_TAG[0], _FENCE, *_ECHOES):
+        at_line = opener != _TAG[0]  # fences and echoes open only at the start of a line
         for n in range(min(len(opener) - 1, len(text)), 0, -1):
-            if text.endswith(opener[:n]) and (opener != _FENCE or len(text) == n or text[-n - 1] == "\n"):
+            if text.endswith(opener[:n]) and (not at_line or len(text) == n or text[-n - 1] == "\n"):
                 return n
     return 0
 
 
 def _block_end(text: str) -> int | None:
     """The index just past the block `text` opens with, or None while it is still open."""
+    if text.startswith(_ECHOES):
+        i = text.find("\n")
+        return None if i < 0 else i + 1
     if text.startswith(_TAG[0]):
         i = text.find(_TAG[1])
         return None if i < 0 else i + len(_TAG[1])

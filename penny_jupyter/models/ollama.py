@@ -67,7 +67,8 @@ class OllamaBackend:
         try:
             it = await self._client().chat(model=self.model, messages=[_clean(m) for m in messages],
                                            tools=self.schemas(tools) or None, stream=True,
-                                           options={"num_ctx": self.config.num_ctx})
+                                           options={"num_ctx": self.config.num_ctx,
+                                                    "temperature": self.config.model_temperature})
             usage: dict[str, Any] = {}
             async for chunk in it:
                 msg = chunk.message

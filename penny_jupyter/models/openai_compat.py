@@ -84,6 +84,7 @@ class OpenAIBackend:
             extra: dict[str, Any] = {"tools": schemas} if schemas else {}
             it = await self._client().chat.completions.create(
                 model=self.model, messages=to_openai(messages), stream=True,
+                temperature=self.config.model_temperature,
                 stream_options={"include_usage": True}, **extra)
             started = True
             calls: dict[int, dict[str, str]] = {}  # index -> {id, name, arguments so far}
