@@ -66,7 +66,8 @@ def test_text_streams_out_before_the_round_ends():
     f = TextCalls(TOOLS)
     assert f.feed("Revenue is up ") == "Revenue is up "
     assert f.feed("3% this month.\n``") == "3% this month.\n"  # a fence may be starting: held
-    assert f.feed("`sql\nSELECT 1\n```") == "```sql\nSELECT 1\n```"  # not a call: released when it closes
+    assert f.feed("`sql\nSELECT 1\n```") == "```sql\nSELECT 1\n"  # code, not a call: streamed as it comes
+    assert f.end() == ("```", [])
 
 
 # ------------------------------------------------------------------ through a turn
@@ -145,3 +146,14 @@ def test_a_model_that_echoes_the_tool_message_shows_only_the_prose():
         assert calls == []
         assert shown == "**Revenue** over year to date: $14.49M.\n- by month: highest $1.51M\nRevenue grew all year."
     assert read("The data: {x} is fine inline")[0] == "The data: {x} is fine inline"  # not at a line start
+
+
+def test_code_streams_and_a_markdown_wrapper_is_unwrapped():
+    f = TextCalls(TOOLS)
+    assert f.feed("Here:\n```sql\nSELECT 1") == "Here:\n```sql\nSELECT 1", "code is shown as it streams"
+    assert f.feed("\n```\nAfter.") == "\n```\nAfter."
+    wrapped = "```markdown\n**Revenue** is $1.06M.\n\nUp 1.4%.\n```"
+    for shown, calls in (read(wrapped), one_char_at_a_time(wrapped)):
+        assert (shown, calls) == ("**Revenue** is $1.06M.\n\nUp 1.4%.\n", [])
+    g = TextCalls(TOOLS)
+    assert g.feed("```markdown\n**Rev") == "**Rev", "a wrapped answer still streams"

@@ -31,6 +31,7 @@ _ids = itertools.count(1)
 _TAG = ("<tool_call>", "</tool_call>")
 _FENCE = "```"
 _CALL_KEYS = ({"name", "arguments"}, {"name", "parameters"})
+_CALL_LANGS = ("", "json", "tool_call", "tool_code")  # the fences a call may be written in
 _ECHOES = ("data: {", "attached for the person:")  # lines of the tool message meant for the model only
 
 
@@ -41,6 +42,8 @@ class TextCalls:
         self.names = {t.name for t in tools}
         self.pending = ""  # held back: a block that may be a call, not closed yet
         self.shown = False  # some text of this round went out (a bare object is a call only as the whole answer)
+        self.fence: str | None = None  # inside a shown code block ("code") or an unwrapped "markdown" one
+        self._unwrapping = False
         self.calls: list[ToolCallRequest] = []
 
     def feed(self, text: str) -> str:
@@ -60,6 +63,22 @@ class TextCalls:
                 self._show(out, self.pending[:at])
                 self.pending = self.pending[at:]
                 continue
+            if self.pending.startswith(_FENCE):
+                line_end = self.pending.find("\n")
+                if line_end < 0:
+                    break  # the fence's language is not known yet
+                line, lang = self.pending[:line_end + 1], self.pending[len(_FENCE):line_end].strip().lower()
+                if self.fence is not None or lang not in _CALL_LANGS:
+                    # The end of a block we are in, or code, or prose wrapped in ```markdown: streamed as it comes
+                    # (a markdown wrapper's own fences dropped, so the answer reads as markdown, not as code).
+                    opening = self.fence is None
+                    self.fence = ("markdown" if lang in ("markdown", "md") else "code") if opening else None
+                    wrapper = self.fence == "markdown" or (not opening and self._unwrapping)
+                    self._unwrapping = self.fence == "markdown"
+                    if not wrapper:
+                        self._show(out, line)
+                    self.pending = self.pending[line_end + 1:]
+                    continue
             close = _block_end(self.pending)
             if close is None:
                 break  # an open block: wait for its end
@@ -78,6 +97,8 @@ class TextCalls:
         rest, self.pending = self.pending, ""
         if rest.startswith(_ECHOES):
             return "", self.calls
+        if self.fence is not None and rest.strip() == _FENCE:  # the last line closes the block we are in
+            return ("" if self._unwrapping else rest), self.calls
         call = self._call(_inner(rest))
         if call is not None:
             self.calls.append(call)
@@ -165,7 +186,7 @@ def _inner(block: str) -> str | None:
         if first < 0:
             return None
         lang = b[len(_FENCE):first].strip().lower()
-        if lang not in ("", "json", "tool_call", "tool_code"):
+        if lang not in _CALL_LANGS:
             return None
         b = b[first + 1:]
         b = b[:b.rfind(_FENCE)] if b.rstrip().endswith(_FENCE) else b
