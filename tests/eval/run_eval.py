@@ -10,7 +10,7 @@ Each request of `tests/eval/*.jsonl` is one new conversation through ChatService
 - latency p50/p99 of the whole turn.
 One `bench`-style line per file; `--report` gets every request with what happened.
 
-    python tests/eval/run_eval.py [--model builtin|openai:<m>|ollama:<m>] [--files ...] [--limit N]
+    python tests/eval/run_eval.py [--model builtin|openai:<m>|ollama:<m>] [--files ...] [--limit N] [--stride K]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ async def one(engine, who, item: dict, n: int) -> dict:
             "refused_call": bool(refused), "seconds": round(seconds, 3), "answer": text[:2000]}
 
 
-async def run(model: str, files: list[Path], limit: int | None) -> dict:
+async def run(model: str, files: list[Path], limit: int | None, stride: int = 1, base_url: str = "") -> dict:
     from penny_jupyter.data.generator import generate
     from penny_jupyter.engine import Engine
     from penny_jupyter.settings import PennyConfig
@@ -90,13 +90,14 @@ async def run(model: str, files: list[Path], limit: int | None) -> dict:
     (tmp / "warehouses").mkdir()
     generate(tmp / "warehouses" / "demo.duckdb", "demo", scale=0.2)
     engine = Engine(PennyConfig(data_dir=str(tmp), model=model, demo_scale=0.2, load_plugins=False,
-                                fallback_to_builtin=False, rate_limit_user="100000/minute"))
+                                fallback_to_builtin=False, rate_limit_user="100000/minute",
+                                **({"openai_base_url": base_url} if base_url else {})))
     who = Principal("eval", "demo")
     results: dict[str, list[dict]] = {}
     n = 0
     try:
         for path in files:
-            items = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][:limit]
+            items = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][::stride][:limit]
             results[path.name] = []
             for item in items:
                 n += 1
@@ -128,9 +129,11 @@ def main() -> None:
     ap.add_argument("--model", default=os.environ.get("MODEL") or "builtin")
     ap.add_argument("--files", nargs="*", type=Path, default=sorted(HERE.glob("*.jsonl")))
     ap.add_argument("--limit", type=int, default=None, help="first N requests of each file")
+    ap.add_argument("--stride", type=int, default=1, help="every Kth request (a spread sample for slow models)")
+    ap.add_argument("--openai-base-url", default="", help="default: $OPENAI_BASE_URL (make model prints it)")
     ap.add_argument("--report", type=Path, default=ROOT / ".penny" / "eval-report.json")
     args = ap.parse_args()
-    results = asyncio.run(run(args.model, args.files, args.limit))
+    results = asyncio.run(run(args.model, args.files, args.limit, args.stride, args.openai_base_url))
     for name, rows in results.items():
         line(name, args.model, rows)
     args.report.parent.mkdir(parents=True, exist_ok=True)
