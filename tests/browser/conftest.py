@@ -7,6 +7,7 @@ so a green run always means a browser ran.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -109,7 +110,14 @@ def browser_ollama():
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory, browser_ollama) -> LabServer:
     """Start `jupyter lab` on a free port with a random token and throwaway dirs; stop it at the end."""
-    base = tmp_path_factory.mktemp("lab")
+    with start_lab(tmp_path_factory.mktemp("lab"), {"model": "builtin", "ollama_host": browser_ollama.url}) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def start_lab(base: Path, penny: dict):
+    """A `jupyter lab` with Penny configured by `penny` (PennyConfig options) on top of the tests' fixed
+    demo data and date."""
     root = base / "root"
     data_dir = base / "penny-data"
     config_dir = base / "config"
@@ -127,7 +135,7 @@ def lab_server(tmp_path_factory, browser_ollama) -> LabServer:
     (config_dir / "jupyter_server_config.json").write_text(json.dumps({
         "ServerApp": {"jpserver_extensions": {"penny_server": True}},
         # A fixed "today": the demo warehouse and every KPI are the same on every run.
-        "PennyConfig": {"demo_scale": 0.05, "as_of": AS_OF, "model": "builtin", "ollama_host": browser_ollama.url},
+        "PennyConfig": {"demo_scale": 0.05, "as_of": AS_OF, **penny},
     }))
 
     token = secrets.token_hex(24)
