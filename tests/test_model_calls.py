@@ -157,3 +157,8 @@ def test_code_streams_and_a_markdown_wrapper_is_unwrapped():
         assert (shown, calls) == ("**Revenue** is $1.06M.\n\nUp 1.4%.\n", [])
     g = TextCalls(TOOLS)
     assert g.feed("```markdown\n**Rev") == "**Rev", "a wrapped answer still streams"
+
+
+def test_a_bare_call_with_a_stray_closing_fence_is_a_call():
+    """The 1.5B wrote this after a tool round: a bare object, then the fence it never opened."""
+    assert read('{"name": "describe_data", "arguments": {}}\n```') == ("", [("describe_data", {})])

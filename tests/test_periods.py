@@ -49,3 +49,7 @@ def test_a_contradiction_says_which_argument_to_drop():
 def test_periods_that_cannot_be_read(text, says):
     with pytest.raises(InvalidParams, match=says):
         parse_period(text, TODAY)
+
+
+def test_a_period_written_with_underscores_reads_the_same():
+    assert parse_period("previous_quarter", TODAY) == parse_period("previous quarter", TODAY)

@@ -160,7 +160,7 @@ def parse_period(text: str | None, today: dt.date, start: str | dt.date | None =
             return named
         raise InvalidParams(f"period {text!r} is {named.start} to {named.end}, but start/end say {a} to {b}: "
                             "drop `period` to use the dates, or drop `start` and `end` to use the period")
-    key = re.sub(r"\s+", " ", (text or "YTD").strip().lower())
+    key = re.sub(r"[\s_]+", " ", (text or "YTD").strip().lower())  # "previous_quarter", as models write it
     key = _ALIASES.get(key, key)
     if key.upper() in PERIODS:
         return resolve_period(key.upper(), today)

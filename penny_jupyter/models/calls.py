@@ -190,7 +190,7 @@ def _inner(block: str) -> str | None:
             return None
         b = b[first + 1:]
         b = b[:b.rfind(_FENCE)] if b.rstrip().endswith(_FENCE) else b
-    b = b.strip()
+    b = b.strip().removesuffix(_FENCE).strip()  # a stray closing fence after a bare object (seen with the 1.5B)
     return b if b.startswith("{") and b.endswith("}") else None
 
 

@@ -44,7 +44,7 @@ def normalized(tool: str, params: dict, today) -> dict:
     from penny_jupyter.tools.registry import default_registry
 
     model = default_registry(load_plugins=False).get(tool).params
-    out = model.model_validate(params).model_dump(mode="json")
+    out = {k: (v if v != {} else None) for k, v in model.model_validate(params).model_dump(mode="json").items()}
     if tool == "query_metric":
         p = parse_period(out.pop("period"), today, out.pop("start"), out.pop("end"))
         out["dates"] = [p.start.isoformat(), p.end.isoformat()]
@@ -80,7 +80,8 @@ async def one(engine, who, item: dict, n: int) -> dict:
             "refused_call": bool(refused), "seconds": round(seconds, 3), "answer": text[:2000]}
 
 
-async def run(model: str, files: list[Path], limit: int | None, stride: int = 1, base_url: str = "") -> dict:
+async def run(model: str, files: list[Path], limit: int | None, stride: int = 1, base_url: str = "",
+              offset: int = 0) -> dict:
     from penny_jupyter.data.generator import generate
     from penny_jupyter.engine import Engine
     from penny_jupyter.settings import PennyConfig
@@ -97,7 +98,7 @@ async def run(model: str, files: list[Path], limit: int | None, stride: int = 1,
     n = 0
     try:
         for path in files:
-            items = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][::stride][:limit]
+            items = [json.loads(x) for x in path.read_text().splitlines() if x.strip()][offset::stride][:limit]
             results[path.name] = []
             for item in items:
                 n += 1
@@ -130,10 +131,12 @@ def main() -> None:
     ap.add_argument("--files", nargs="*", type=Path, default=sorted(HERE.glob("*.jsonl")))
     ap.add_argument("--limit", type=int, default=None, help="first N requests of each file")
     ap.add_argument("--stride", type=int, default=1, help="every Kth request (a spread sample for slow models)")
+    ap.add_argument("--offset", type=int, default=0, help="start the sample at this request (another sample)")
     ap.add_argument("--openai-base-url", default="", help="default: $OPENAI_BASE_URL (make model prints it)")
     ap.add_argument("--report", type=Path, default=ROOT / ".penny" / "eval-report.json")
     args = ap.parse_args()
-    results = asyncio.run(run(args.model, args.files, args.limit, args.stride, args.openai_base_url))
+    results = asyncio.run(run(args.model, args.files, args.limit, args.stride, args.openai_base_url,
+                                   args.offset))
     for name, rows in results.items():
         line(name, args.model, rows)
     args.report.parent.mkdir(parents=True, exist_ok=True)
