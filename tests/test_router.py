@@ -185,3 +185,13 @@ def test_a_start_date_without_a_year_is_its_latest_such_day():
         route = router.route(text)
         assert route.tool == "query_metric" and route.params.get("start") == start, (text, route)
         assert "period" not in route.params and "end" not in route.params, (text, route)
+
+
+def test_sql_inside_pasted_python_is_python_not_sql():
+    from penny_jupyter.models.builtin import BuiltinRouter
+
+    router = BuiltinRouter()
+    code = 'df = penny.sql("SELECT region, sum(amount) FROM invoices GROUP BY 1")\npenny.show(df)'
+    assert router.route(f"```python\n{code}\n```").tool == "run_python"
+    assert router.route(code).tool == "run_python"
+    assert router.route("please execute: SELECT 1").params == {"query": "SELECT 1"}

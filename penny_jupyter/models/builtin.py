@@ -77,7 +77,8 @@ _SQL_LIKE = (
 )
 
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
-_SQL_START = re.compile(r"(?<![\w.])(?:select|with)\b", re.I)
+_SQL_START = re.compile(r"(?<![\w.\"'(])(?:select|with)\b", re.I)
+_FENCE_ANY = re.compile(r"```.*?(?:```|$)", re.S)
 
 DESCRIBE_PATTERNS = (
     r"what data", r"which data", r"what tables", r"which tables", r"list (?:the |all )?tables", r"show (?:me )?(?:the )?tables",
@@ -199,7 +200,9 @@ def extract_sql(text: str) -> str | None:
     s = text.strip()
     if any(p.search(s) for p in _SQL_LIKE):
         return s.rstrip(";").strip()
-    # A query after a phrase or in backticks ("please execute: SELECT ...", "run `select ...` for me").
+    # A query after a phrase or in backticks ("please execute: SELECT ...", "run `select ...` for me"); never
+    # inside another language's fence or a string literal (pasted Python that calls penny.sql("SELECT ...")).
+    s = _FENCE_ANY.sub(" ", s)
     for m in _INLINE_CODE.finditer(s):
         body = m.group(1).strip()
         if any(p.search(body) for p in _SQL_LIKE):
