@@ -162,3 +162,9 @@ def test_code_streams_and_a_markdown_wrapper_is_unwrapped():
 def test_a_bare_call_with_a_stray_closing_fence_is_a_call():
     """The 1.5B wrote this after a tool round: a bare object, then the fence it never opened."""
     assert read('{"name": "describe_data", "arguments": {}}\n```') == ("", [("describe_data", {})])
+
+
+def test_a_past_call_repeated_with_its_result_is_neither_shown_nor_run():
+    echoed = ('```json\n{"name": "run_sql", "arguments": {"query": "SELECT 1"}, "data": {"rows": [[1]]}}\n```'
+              "\nThe count is 1.")
+    assert read(echoed) == ("\nThe count is 1.", [])

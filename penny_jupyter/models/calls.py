@@ -85,6 +85,8 @@ class TextCalls:
             block, self.pending = self.pending[:close], self.pending[close:]
             if block.startswith(_ECHOES):
                 continue  # the model repeating the tool message's bookkeeping: never shown
+            if self._echoed_call(_inner(block)):
+                continue  # a past call repeated with its result pasted in: neither shown nor run again
             call = self._call(_inner(block))
             if call is None:
                 self._show(out, block)
@@ -95,7 +97,7 @@ class TextCalls:
     def end(self) -> tuple[str, list[ToolCallRequest]]:
         """At the end of the round: what is still held is a call if it parses as one, else it is shown."""
         rest, self.pending = self.pending, ""
-        if rest.startswith(_ECHOES):
+        if rest.startswith(_ECHOES) or self._echoed_call(_inner(rest)):
             return "", self.calls
         if self.fence is not None and rest.strip() == _FENCE:  # the last line closes the block we are in
             return ("" if self._unwrapping else rest), self.calls
@@ -108,6 +110,16 @@ class TextCalls:
     def _show(self, out: list[str], text: str) -> None:
         out.append(text)
         self.shown = self.shown or bool(text.strip())
+
+    def _echoed_call(self, inner: str | None) -> bool:
+        """An offered tool's name and arguments plus keys of its own ("data", ...): the 1.5B writes this after a
+        tool round, its call with the result pasted in."""
+        try:
+            obj = json.loads(inner) if inner else None
+        except ValueError:
+            return False
+        return (isinstance(obj, dict) and obj.get("name") in self.names and bool({"arguments", "parameters"} & set(obj))
+                and set(obj) not in _CALL_KEYS)
 
     def _call(self, inner: str | None) -> ToolCallRequest | None:
         if not inner:
