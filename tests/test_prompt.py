@@ -27,3 +27,20 @@ def test_the_model_gets_it_as_the_system_message(make_engine, fake_ollama):
     run_turn(engine, "hello")
     first = fake_ollama.requests[0]["messages"][0]
     assert first["role"] == "system" and first["content"] == system_prompt(engine.config.today())
+
+
+def test_the_schemas_a_model_sees_are_small_and_closed():
+    """One way to give a period (no start/end beside it to contradict it), and enums for what has a fixed set:
+    the metric, the dimension, the KPI unit. People and the router may still send start/end and synonyms."""
+    from penny_jupyter.models.base import tool_schema
+    from penny_jupyter.tools.registry import default_registry
+
+    tools = default_registry(load_plugins=False)
+    metric = tool_schema(tools.get("query_metric"))["function"]["parameters"]["properties"]
+    assert "start" not in metric and "end" not in metric and "period" in metric
+    assert metric["metric"]["enum"] == list(catalog.METRICS)
+    assert "region" in metric["by"]["enum"] and "regions" not in metric["by"]["enum"]
+    kpis = tool_schema(tools.get("get_company_kpis"))["function"]["parameters"]["properties"]
+    assert kpis["unit"]["enum"][0] == "company" and "Finance" in kpis["unit"]["enum"]
+    params = tools.get("query_metric").params.model_validate({"metric": "sales", "start": "2026-01-01", "by": "regions"})
+    assert params.start is not None, "still accepted from the router and people"

@@ -66,7 +66,10 @@ def tool_schema(tool: "Tool") -> dict[str, Any]:
     description where the model can still read them."""
     schema = tool.params.model_json_schema()
     defs = schema.get("$defs", {})
-    props = {name: _flatten(p, defs) for name, p in (schema.get("properties") or {}).items()}
+    # `json_schema_extra={"model_hidden": True}`: accepted from people and the router, never offered to a model
+    # (small models fill every field they see, and contradict themselves: period AND start/end).
+    props = {name: _flatten(p, defs) for name, p in (schema.get("properties") or {}).items()
+             if not p.get("model_hidden")}
     params: dict[str, Any] = {"type": "object", "properties": props}
     if schema.get("required"):
         params["required"] = list(schema["required"])

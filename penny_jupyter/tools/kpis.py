@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import jsonable
-from ..data.catalog import KPI_METRICS, resolve_unit
+from ..data.catalog import KPI_METRICS, resolve_unit, valid_units
 from ..data.queries import MetricValue, compute_metrics
 from ..data.periods import Period, resolve_period
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
@@ -20,7 +20,8 @@ class KpiParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     period: Literal["MTD", "QTD", "YTD"] = Field("MTD", description="Month, quarter or year to date.")
     unit: str = Field("company", description="'company', a region (NA, EMEA, APAC, LATAM) or a department "
-                                             "(Engineering, Sales, Marketing, Support, Finance, Operations).")
+                                             "(Engineering, Sales, Marketing, Support, Finance, Operations).",
+                      json_schema_extra={"enum": valid_units()})  # for models; people may write "emea"
 
 
 def metric_widget(mv: MetricValue, period: Period) -> dict[str, Any]:

@@ -22,17 +22,23 @@ Grain = Literal["day", "week", "month", "quarter"]
 
 class QueryMetricParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # The enums below are offered to models only (the schema); people and the router may still use a synonym
+    # ("sales") or a plural ("regions").
     metric: str = Field(description="Catalog metric name or synonym: " + ", ".join(catalog.METRICS)
-                        + " (e.g. 'sales' means revenue). describe_data lists them all.")
+                        + " (e.g. 'sales' means revenue). describe_data lists them all.",
+                        json_schema_extra={"enum": list(catalog.METRICS)})
     period: str | None = Field(None, description="When: " + ", ".join(PERIOD_FORMS) + ", a year ('2025'), a "
                                "quarter ('Q2 2025'), a month ('March 2026'), or a range ('2026-03-01..2026-06-30', "
                                "'since 2026-03-01'). Default YTD.")
-    start: dt.date | None = Field(None, description="Range start (YYYY-MM-DD); a range in `period` does the same.")
-    end: dt.date | None = Field(None, description="Range end (YYYY-MM-DD); defaults to today.")
+    start: dt.date | None = Field(None, description="Range start (YYYY-MM-DD); a range in `period` does the same.",
+                                  json_schema_extra={"model_hidden": True})
+    end: dt.date | None = Field(None, description="Range end (YYYY-MM-DD); defaults to today.",
+                                json_schema_extra={"model_hidden": True})
     grain: Grain | None = Field(None, description="Time bucket for a trend: day, week, month or quarter. Default: "
                                 "chosen from the span's length, or none when `by` is given (a plain breakdown).")
     by: str | None = Field(None, description="Dimension to break the metric down by (region, segment, customer, "
-                           "industry, department, service, severity, priority, category: depends on the metric).")
+                           "industry, department, service, severity, priority, category: depends on the metric).",
+                           json_schema_extra={"enum": sorted({d for m in catalog.METRICS.values() for d in m.dimensions})})
     top: int | None = Field(None, ge=1, le=1000, description="Keep the N largest values of `by`. Without `by`, "
                             "ranks customers (e.g. top 10 customers by ARR).")
     filters: dict[str, str] | None = Field(None, description="Dimension -> value to restrict to, "
