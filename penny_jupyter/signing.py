@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import time
@@ -38,7 +39,7 @@ class Signer:
         token is checked by PyJWT in verify()."""
         body = {**claims, "aud": audience, "iat": int(time.time())}
         if ttl is not None:
-            body["exp"] = int(time.time() + ttl)
+            body["exp"] = math.ceil(time.time() + ttl)  # rounded up: a token lives at least `ttl` seconds
         signing_input = f"{_b64(json.dumps(_HEADER).encode())}.{_b64(json.dumps(body).encode())}"
         signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256).digest()
         return f"{signing_input}.{_b64(signature)}"

@@ -15,6 +15,7 @@ and redirects to a presigned URL that lives a minute, so the bytes never pass th
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
 import time
 from typing import Any
@@ -47,7 +48,8 @@ class LinkService:
             raise BadRequest(f"expiresIn must be between 1 and {self.config.link_max_ttl} seconds, got {ttl}")
         art = self.artifacts.get_to(who, PUBLISH, "make download links for", artifact_id, version)
         check(art, fmt)  # refuse now what the link could never serve
-        expires = dt.datetime.fromtimestamp(int(time.time()) + ttl, dt.timezone.utc)
+        # Rounded up: a 1-second link truncated to the second could be dead before its first use.
+        expires = dt.datetime.fromtimestamp(math.ceil(time.time()) + ttl, dt.timezone.utc)
         claims = {"t": who.tenant, "a": art["id"], "v": art["version"], "f": fmt, "u": who.user,
                   "r": sorted(who.roles), "at": utcnow()}
         if not self.blobs.is_local:
