@@ -53,6 +53,36 @@ class Model(Protocol):
         ...
 
 
+class ServerBackend:
+    """What the backends of a model server share: one client per event loop (httpx pools connections per loop,
+    and tests run many loops) made by `_new_client`, and the tool schemas by the tuple of tool names (derived from
+    code, never stale; one per turn shape, a handful)."""
+
+    def __init__(self) -> None:
+        import weakref
+
+        self._clients: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+        self._schemas: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+
+    def _new_client(self) -> Any:
+        raise NotImplementedError
+
+    def _client(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = self._new_client()
+        return client
+
+    def schemas(self, tools: list["Tool"]) -> list[dict[str, Any]]:
+        key = tuple(t.name for t in tools)
+        if key not in self._schemas:
+            self._schemas[key] = [tool_schema(t) for t in tools]
+        return self._schemas[key]
+
+
 # ------------------------------------------------------------------ tool schemas for function calling
 
 _KEEP = ("type", "items", "description", "enum")

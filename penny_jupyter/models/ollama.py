@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..errors import ModelUnavailable
-from .base import Done, ModelEvent, TextDelta, ToolCallRequest, tool_schema
+from .base import Done, ModelEvent, ServerBackend, TextDelta, ToolCallRequest
 
 if TYPE_CHECKING:
     from ..settings import PennyConfig
@@ -31,33 +30,18 @@ def host_of(config: "PennyConfig") -> str:
     return config.ollama_host or DEFAULT_HOST
 
 
-class OllamaBackend:
+class OllamaBackend(ServerBackend):
     def __init__(self, model: str, config: "PennyConfig") -> None:
+        super().__init__()
         self.model = model
         self.name = f"ollama:{model}"
         self.config = config
         self.host = host_of(config)
-        # One client per event loop: httpx pools connections per loop, and tests run many loops.
-        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
-        # Tool schemas by the tuple of tool names: derived from code, never stale; as many as distinct tool lists
-        # (one per turn shape, a handful).
-        self._schemas: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
-    def _client(self):
+    def _new_client(self):
         import ollama
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = ollama.AsyncClient(host=self.host, timeout=self.config.ollama_timeout)
-            self._clients[loop] = client
-        return client
-
-    def schemas(self, tools: list["Tool"]) -> list[dict[str, Any]]:
-        key = tuple(t.name for t in tools)
-        if key not in self._schemas:
-            self._schemas[key] = [tool_schema(t) for t in tools]
-        return self._schemas[key]
+        return ollama.AsyncClient(host=self.host, timeout=self.config.ollama_timeout)
 
     async def stream(self, messages: list[dict[str, Any]], tools: list["Tool"]) -> AsyncIterator[ModelEvent]:
         import httpx

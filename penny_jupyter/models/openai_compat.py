@@ -20,11 +20,10 @@ import itertools
 import json
 import logging
 import os
-import weakref
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..errors import ModelUnavailable
-from .base import Done, ModelEvent, TextDelta, ToolCallRequest, tool_schema
+from .base import Done, ModelEvent, ServerBackend, TextDelta, ToolCallRequest
 from .ollama import _aclose, _arguments
 
 if TYPE_CHECKING:
@@ -46,33 +45,20 @@ def api_key_of(config: "PennyConfig") -> str:
     return os.environ.get(config.openai_api_key_env or "", "") or NO_KEY
 
 
-class OpenAIBackend:
+class OpenAIBackend(ServerBackend):
     def __init__(self, model: str, config: "PennyConfig") -> None:
+        super().__init__()
         self.model = model
         self.name = f"openai:{model}"
         self.config = config
         self.base_url = base_url_of(config)
         self.key_env = config.openai_api_key_env
-        # One client per event loop, as for Ollama: httpx pools connections per loop.
-        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
-        self._schemas: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
-    def _client(self):
+    def _new_client(self):
         import openai
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key_of(self.config),
-                                        timeout=self.config.openai_timeout, max_retries=0)
-            self._clients[loop] = client
-        return client
-
-    def schemas(self, tools: list["Tool"]) -> list[dict[str, Any]]:
-        key = tuple(t.name for t in tools)
-        if key not in self._schemas:
-            self._schemas[key] = [tool_schema(t) for t in tools]
-        return self._schemas[key]
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key_of(self.config),
+                                  timeout=self.config.openai_timeout, max_retries=0)
 
     async def stream(self, messages: list[dict[str, Any]], tools: list["Tool"]) -> AsyncIterator[ModelEvent]:
         import openai
