@@ -195,3 +195,49 @@ def test_sql_inside_pasted_python_is_python_not_sql():
     assert router.route(f"```python\n{code}\n```").tool == "run_python"
     assert router.route(code).tool == "run_python"
     assert router.route("please execute: SELECT 1").params == {"query": "SELECT 1"}
+
+
+def test_a_range_is_any_two_days_joined_the_way_people_join_them():
+    """One grammar for a day (ISO, 'jan 15 2026', '1st of march'), any connector; a yearless start takes the
+    end's year, a yearless range ends in its latest such days."""
+    import datetime as dt
+
+    router = BuiltinRouter(today=lambda: dt.date(2026, 12, 1))
+    cases = {
+        "churn between jan 15 2026 and feb 15 2026": ("2026-01-15", "2026-02-15"),
+        "revenue from 1st of march 2025 through 10 april 2025": ("2025-03-01", "2025-04-10"),
+        "tickets between nov 20 and feb 3 2026": ("2025-11-20", "2026-02-03"),
+        "spend from march 3 to april 9": ("2026-03-03", "2026-04-09"),
+        "mrr 2026-01-01 until 2026-02-01": ("2026-01-01", "2026-02-01"),
+    }
+    for text, (start, end) in cases.items():
+        route = router.route(text)
+        assert route.tool == "query_metric" and (route.params.get("start"), route.params.get("end")) == (start, end), (
+            text, route)
+
+
+@pytest.mark.parametrize("text,params", [
+    ("which 5 customers brought in the most revenue last quarter",
+     {"metric": "revenue", "by": "customer", "top": 5, "period": "previous quarter"}),
+    ("which 3 industries signed up the most new customers over the past 6 months",
+     {"metric": "new_customers", "by": "industry", "top": 3, "period": "last 6 months"}),
+    ("which 5 expense categories cost us the most this year", {"metric": "spend", "by": "category", "top": 5,
+                                                              "period": "YTD"}),
+    ("arr leaders by customer, top 10 pls", {"metric": "arr", "by": "customer", "top": 10}),
+])
+def test_top_n_with_a_verb_phrase_between_entity_and_superlative(text, params):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert (route.tool, route.params) == ("query_metric", params)
+
+
+def test_a_metric_and_a_period_asked_as_a_question_is_one_number_even_for_a_dashboard_topic():
+    router = BuiltinRouter(units=UNITS)
+    assert router.route("uptime so far this year?").params == {"metric": "uptime", "period": "YTD"}
+    assert router.route("each outage this month?").params == {"metric": "incidents", "period": "MTD"}  # singular
+    assert router.route("any incidents this month?").tool == "load_dashboard"  # asks to see them
+    assert router.route("uptime for billing this month by day").params["filters"] == {"service": "billing"}
+
+
+@pytest.mark.parametrize("text", ["who won the world cup in 2018?", "where was I last month", "why is the sky blue today"])
+def test_a_question_about_the_world_with_a_date_gets_the_help_reply(text):
+    assert BuiltinRouter(units=UNITS).route(text) is None

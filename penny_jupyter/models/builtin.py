@@ -166,6 +166,9 @@ table tables lists most least
 """.split())
 
 
+_EVERYDAY_SINGULARS = frozenset({"case", "deal", "page", "cost"})
+
+
 def _metric_vocab() -> dict[str, str]:
     """phrase -> metric name, from the catalog (imported on first use: the router stays light to load)."""
     from ..data.catalog import METRICS
@@ -174,6 +177,14 @@ def _metric_vocab() -> dict[str, str]:
     for m in METRICS.values():
         for phrase in (m.name, m.name.replace("_", " "), m.label.lower(), *m.synonyms):
             out.setdefault(phrase.lower(), m.name)
+    # A plural's singular names the same metric ("expense categories", "each outage"), unless it is an
+    # everyday word with another meaning ("in case", "a good deal", "this page").
+    values = {v.lower() for vs in _dimension_values().values() for v in vs}  # "billing" is a service
+    for phrase, name in list(out.items()):
+        one = re.sub(r"ies$", "y", phrase) if phrase.endswith("ies") else phrase[:-1]
+        if (phrase.endswith("s") and not phrase.endswith("ss") and one not in values
+                and one.split()[-1] not in _EVERYDAY_SINGULARS):
+            out.setdefault(one, name)
     return out
 
 
@@ -252,39 +263,54 @@ def _normalize(text: str) -> str:
 
 
 def _explicit_range(t: str, today: Callable[[], dt.date] = dt.date.today) -> tuple[dict[str, str], str]:
-    """Explicit dates: ISO ranges, "since <date>", "Q1 2026", "March 2026", "in 2025" -> start/end; a start
-    with no year ("since March 1", "from 1 march", "since march") is its latest such day not after today."""
-    def iso(y: int, mo: int, d: int) -> str:
-        return f"{y:04d}-{mo:02d}-{d:02d}"
+    """Explicit dates -> start/end. One grammar for a day ("2026-03-01", "march 1 2026", "1st of march 2026",
+    "mar 1"), joined by the connectors people use: "from/between A to/and/through/until B", "since A"; plus
+    "Q1 2026", "March 2026", "in 2025". A day with no year is its latest such day not after today, and a
+    range's yearless start takes its end's year."""
+    def on(y: int, mo: int, d: int) -> dt.date:
+        return dt.date(y, mo, min(d, calendar.monthrange(y, mo)[1]))
 
-    def latest(mo: int, d: int) -> str:
-        now = today()
-        year = now.year if (mo, d) <= (now.month, now.day) else now.year - 1
-        return iso(year, mo, min(d, calendar.monthrange(year, mo)[1]))
+    def latest(mo: int, d: int, before: dt.date) -> dt.date:
+        return on(before.year if (mo, d) <= (before.month, before.day) else before.year - 1, mo, d)
+
+    def day(m: re.Match, i: str, before: dt.date | None = None) -> dt.date:
+        g = m.groupdict()
+        if g[f"iso{i}"]:
+            return dt.date.fromisoformat(g[f"iso{i}"])
+        mo, d = _MONTHS[g[f"mon{i}"] or g[f"mon{i}b"]], int(g[f"day{i}"] or g[f"day{i}b"])
+        return on(int(g[f"year{i}"]), mo, d) if g[f"year{i}"] else latest(mo, d, before or today())
 
     months = "|".join(_MONTHS)
     full = "|".join(m.lower() for m in calendar.month_name if m)
+    th = r"(?:st|nd|rd|th)?"
+
+    def date(i: str) -> str:
+        """One day, its parts in named groups suffixed `i`."""
+        return (rf"(?:(?P<iso{i}>\d{{4}}-\d{{2}}-\d{{2}})|(?:(?P<mon{i}>{months}) (?P<day{i}>\d{{1,2}}){th}"
+                rf"|(?P<day{i}b>\d{{1,2}}){th} (?:of )?(?P<mon{i}b>{months}))(?: (?P<year{i}>20\d\d))?)(?![\w-])")
+
+    def between(m: re.Match) -> tuple[str, str]:
+        end = day(m, "B")
+        start = day(m, "A", before=end)
+        return start.isoformat(), end.isoformat()
+
+    def quarter(m: re.Match) -> tuple[str, str]:
+        q, y = int(m.group(1) or m.group(4)), int(m.group(2) or m.group(3))
+        return on(y, 3 * q - 2, 1).isoformat(), on(y, 3 * q, 31).isoformat()
+
+    def month(m: re.Match) -> tuple[str, str]:
+        mo, y = _MONTHS[m.group(1)], int(m.group(2))
+        return on(y, mo, 1).isoformat(), on(y, mo, 31).isoformat()
 
     pats: list[tuple[str, Any]] = [
-        (rf"\b(?:from |between )?{_ISO} (?:to|and|through|until|-) {_ISO}\b", lambda m: (m.group(1), m.group(2))),
-        (rf"\b(?:since|from|after|starting) {_ISO}\b", lambda m: (m.group(1), None)),
-        (rf"\b(?:since|from|after|starting) ({months}) (\d{{1,2}})(?:st|nd|rd|th)? (\d{{4}})\b",
-         lambda m: (iso(int(m.group(3)), _MONTHS[m.group(1)], int(m.group(2))), None)),
-        (rf"\b(?:since|from|after|starting) (\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months}) (\d{{4}})\b",
-         lambda m: (iso(int(m.group(3)), _MONTHS[m.group(2)], int(m.group(1))), None)),
-        (r"\bq([1-4]) (\d{4})\b|\b(\d{4}) q([1-4])\b", lambda m: (
-            lambda q, y: (iso(y, 3 * q - 2, 1), iso(y, 3 * q, calendar.monthrange(y, 3 * q)[1])))(
-            int(m.group(1) or m.group(4)), int(m.group(2) or m.group(3)))),
-        (rf"\b({'|'.join(_MONTHS)}) (\d{{4}})\b", lambda m: (
-            lambda mo, y: (iso(y, mo, 1), iso(y, mo, calendar.monthrange(y, mo)[1])))(
-            _MONTHS[m.group(1)], int(m.group(2)))),
-        (rf"\b(?:on |for |in )?{_ISO}\b", lambda m: (m.group(1), m.group(1))),
-        (rf"\b(?:since|from|after|starting) ({months}) (\d{{1,2}})(?:st|nd|rd|th)?(?! \d)\b",
-         lambda m: (latest(_MONTHS[m.group(1)], int(m.group(2))), None)),
-        (rf"\b(?:since|from|after|starting) (\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({months})\b(?! \d)",
-         lambda m: (latest(_MONTHS[m.group(2)], int(m.group(1))), None)),
-        (rf"\b(?:since|starting) ({full})\b(?! \d)", lambda m: (latest(_MONTHS[m.group(1)], 1), None)),
-        (r"\b(?:in|for|during|of) (20\d\d)(?![\w-])", lambda m: (iso(int(m.group(1)), 1, 1), iso(int(m.group(1)), 12, 31))),
+        (rf"\b(?:from |between )?{date('A')} (?:to|and|through|thru|until|till|-) {date('B')}", between),
+        (rf"\b(?:since|from|after|starting(?: from| on)?) {date('A')}", lambda m: (day(m, "A").isoformat(), None)),
+        (r"\bq([1-4]) (\d{4})\b|\b(\d{4}) q([1-4])\b", quarter),
+        (rf"\b({months}) (\d{{4}})\b", month),
+        (r"\b(?:on |for |in )?(\d{4}-\d{2}-\d{2})\b", lambda m: (m.group(1), m.group(1))),
+        (rf"\b(?:since|starting) ({full})\b(?! \d)",
+         lambda m: (latest(_MONTHS[m.group(1)], 1, today()).isoformat(), None)),
+        (r"\b(?:in|for|during|of) (20\d\d)(?![\w-])", lambda m: (f"{m.group(1)}-01-01", f"{m.group(1)}-12-31")),
     ]
     for pat, conv in pats:
         m = re.search(pat, t)
@@ -374,7 +400,9 @@ class BuiltinRouter:
 
         ask = self._metric_ask(tc, dates, compare)
         if ask and not wants_dashboard and not _has(t, _KPI_EXPLICIT):
-            if ask.cue:
+            # a question mark after a metric and a period asks for that one figure ("uptime so far this year?")
+            if ask.cue or (ask.has_period and (text or "").rstrip().endswith("?") and not wants_kpis
+                           and " any " not in tc):  # "any incidents this month?" asks to see them
                 conf = (0.85 if ask.has_period else 0.75) - (0.1 if fixed else 0.0)
                 return Route("query_metric", ask.params, round(conf, 2), "cue")
             if not hits and not wants_kpis:
@@ -423,6 +451,8 @@ class BuiltinRouter:
         chart = _has(t, TREND_WORDS) or re.search(r"\b(compare|comparison|vs|breakdown)\b", t)
         if not (period or dates or by or top or unit or chart):
             return None
+        if re.match(r" (?:who|where|why|when) ", t) and not (by or top or unit or chart):
+            return None  # "who won the world cup in 2018?": a period alone does not make it a question about data
         if unit:
             dept = unit.lower() in {u.lower() for u in self._values_map()["department"]}
             metric = "spend" if dept else "revenue"
@@ -556,14 +586,31 @@ class BuiltinRouter:
         singular entity ("which region has the highest") is the top 1, a plural with no number is all of them."""
         # The metric's own word is already cut out of `t`: "which 2 departments spend the most" reads
         # "which 2 departments   the most".
+        def entity(word: str) -> str | None:
+            return next((d for d, ws in DIMENSION_WORDS.items() if word in ws), None)
+
+        def ranked(n: str | None, word: str, d: str) -> tuple[str, int | None]:
+            if n is None and (top := re.search(r"\btop (\d+)\b", t)):  # "arr leaders by customer, top 10"
+                n = top.group(1)
+            if n:
+                return d, int(n)
+            return d, (1 if word == DIMENSION_WORDS[d][0] else None)
+
+        # "which 5 customers brought in the most", "which 5 expense categories cost us the most": after
+        # which/what, the entity is one of the next two words and any short verb phrase leads to the superlative.
+        for m in re.finditer(rf"\b(?:which|what) +(?:(\d+) +)?(\w+)(?: +(\w+))? +(?:\w+ +){{0,3}}?{_SUPERLATIVE}\b", t):
+            for word in (m.group(2), m.group(3)):
+                if word and (d := entity(word)):
+                    return ranked(m.group(1), word, d)
         m = re.search(rf"\b(?:(\d+) )?(\w+) +(?:(?:have|has|had|with|by|show|showing|got|get|did|do|does|made|"
                       rf"make|brought|bring|saw|see) +)?{_SUPERLATIVE}\b", t)
-        if not m:
-            return None
+        if m and (d := entity(m.group(2))):
+            return ranked(m.group(1), m.group(2), d)
+        return None
         for d, ws in DIMENSION_WORDS.items():
             if m.group(2) in ws:
-                if m.group(1):
-                    return d, int(m.group(1))
+                if n := m.group(1) or (re.search(r"\btop (\d+)\b", t) or re.search("$^", "")):
+                    return d, int(n if isinstance(n, str) else n.group(1))
                 return d, (1 if m.group(2) == ws[0] else None)
         return None
 
