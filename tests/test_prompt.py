@@ -44,3 +44,28 @@ def test_the_schemas_a_model_sees_are_small_and_closed():
     assert kpis["unit"]["enum"][0] == "company" and "Finance" in kpis["unit"]["enum"]
     params = tools.get("query_metric").params.model_validate({"metric": "sales", "start": "2026-01-01", "by": "regions"})
     assert params.start is not None, "still accepted from the router and people"
+
+
+def test_every_example_in_the_prompt_is_the_routers_reading_and_a_valid_call():
+    """The examples teach a small model the conventions the eval scores; they must not drift from them."""
+    from penny_jupyter.chat.prompt import EXAMPLES
+    from penny_jupyter.data.periods import parse_period
+    from penny_jupyter.models.builtin import BuiltinRouter
+    from penny_jupyter.tools.registry import default_registry
+    from tests.test_router import UNITS
+
+    today = dt.date(2026, 12, 1)
+    tools = default_registry(load_plugins=False)
+
+    def read(tool: str, args: dict) -> dict:
+        out = tools.get(tool).params.model_validate(args).model_dump(mode="json")
+        if tool == "query_metric":
+            p = parse_period(out.pop("period"), today, out.pop("start"), out.pop("end"))
+            out["dates"] = (p.start, p.end)
+        return out
+
+    router = BuiltinRouter(units=UNITS, today=lambda: today)
+    for text, tool, args in EXAMPLES:
+        route = router.route(text)
+        assert (route.tool, read(route.tool, route.params)) == (tool, read(tool, args)), text
+        assert "start" not in args and "end" not in args, "the model is offered one period argument"

@@ -9,31 +9,50 @@ metrics catalog (one line per metric) and of the dashboards, within PROMPT_TOKEN
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import lru_cache
 
-PROMPT_TOKEN_BUDGET = 900  # estimated tokens (chat/memory.estimate_tokens); the tool schemas come on top
+PROMPT_TOKEN_BUDGET = 1100  # estimated tokens (chat/memory.estimate_tokens); the tool schemas come on top
 
 RULES = """You are Penny, the analyst of the company whose data the tools query. Today is {today}.
 Answer with figures from tool results only; never invent a number, a name or a list. Call a tool whenever the
 question needs data. After the tool answers, write two to four short lines of markdown quoting its figures as
 it wrote them; the person also sees the tool's card, so do not repeat every row.
-Which call a question wants:
-- one number ("how many new customers this month", "win rate so far this year"): query_metric with metric and
-  period only;
-- a breakdown ("revenue by region", "top 3 regions by churn"): query_metric with by (and top for top-N);
-- a trend ("revenue by month this year"): query_metric with grain;
-- how the company is doing, KPIs: get_company_kpis (a region or department goes in unit);
-- a dashboard by name: load_dashboard; tables and columns: describe_data; SQL the person wrote: run_sql.
 Periods, in the one period argument: {periods}, a year ('2025'), a quarter ('Q2 2025'), a month
 ('March 2026'), or a range ('2026-03-01..2026-06-30', 'since 2026-03-01').
 Metrics (name: label; also called; can be cut by):
 {metrics}
 Dashboards: {dashboards}.
+Examples, one per kind of question (request -> call; pass only what the person said, the tools default the rest;
+a region or department in KPIs goes in unit; SQL the person wrote goes to run_sql as written):
+{examples}
+Greetings and questions about anything else get one short sentence and no call.
 If a tool returns an error, fix the call as the error says, or say in one sentence what went wrong."""
+
+# Worked examples, one per kind of question. A small model copies their shape far more reliably than it follows
+# rules: each is what the built-in router reads from the same words (tests/test_prompt.py checks it), written in
+# the model-facing form (one `period`).
+EXAMPLES: tuple[tuple[str, str, dict], ...] = (
+    ("how many new customers did we sign this month", "query_metric", {"metric": "new_customers", "period": "MTD"}),
+    ("revenue by month this year", "query_metric", {"metric": "revenue", "period": "YTD", "grain": "month"}),
+    ("churn by region last quarter", "query_metric", {"metric": "churn", "period": "previous quarter", "by": "region"}),
+    ("which 3 segments have the highest churn", "query_metric", {"metric": "churn", "by": "segment", "top": 3}),
+    ("top 10 customers by ARR", "query_metric", {"metric": "arr", "by": "customer", "top": 10}),
+    ("expenses in EMEA between jan 15 and feb 15 2026", "query_metric",
+     {"metric": "spend", "period": "2026-01-15..2026-02-15", "filters": {"region": "EMEA"}}),
+    ("tickets in Q2 2025 vs last year", "query_metric", {"metric": "tickets", "period": "Q2 2025",
+                                                         "compare": "previous_year"}),
+    ("Show me company KPIs for this month", "get_company_kpis", {"period": "MTD", "unit": "company"}),
+    ("how is engineering doing this quarter", "get_company_kpis", {"period": "QTD", "unit": "Engineering"}),
+    ("open the sales funnel dashboard", "load_dashboard", {"slug": "sales-funnel"}),
+    ("please run select region, count(*) from customers group by 1", "run_sql",
+     {"query": "select region, count(*) from customers group by 1"}),
+    ("what columns does the deals table have", "describe_data", {}),
+)
 
 
 @lru_cache(maxsize=1)
-def _catalog_view() -> tuple[str, str, str]:
+def _catalog_view() -> tuple[str, str, str, str]:
     from ..data import catalog
     from ..data.periods import PERIOD_FORMS
     from ..tools.dashboards import TEMPLATES
@@ -42,10 +61,12 @@ def _catalog_view() -> tuple[str, str, str]:
         f"- {m.name}: {m.label}; {', '.join(m.synonyms[:3]) or '-'}; {', '.join(m.dimensions) or '-'}"
         for m in catalog.METRICS.values())
     dashboards = ", ".join(f"{slug} ({t['title']})" for slug, t in TEMPLATES.items())
-    return ", ".join(PERIOD_FORMS), metrics, dashboards
+    examples = "\n".join(f'"{text}" -> {json.dumps({"name": tool, "arguments": args})}'
+                         for text, tool, args in EXAMPLES)
+    return ", ".join(PERIOD_FORMS), metrics, dashboards, examples
 
 
 def system_prompt(today: dt.date) -> str:
-    periods, metrics, dashboards = _catalog_view()
+    periods, metrics, dashboards, examples = _catalog_view()
     return RULES.format(today=f"{today:%A} {today.isoformat()}", periods=periods, metrics=metrics,
-                        dashboards=dashboards)
+                        dashboards=dashboards, examples=examples)

@@ -38,7 +38,7 @@ INSTALL_HINT = 'pip install "penny-jupyter[model]"'
 DEFAULT_MODEL = "1.5b"
 DEFAULT_PORT = 8081
 HOST = "127.0.0.1"  # loopback only: llama.cpp's server has no authentication
-CTX_SIZE = 4096
+CTX_SIZE = 8192  # the prompt, the tool schemas, a KPI result and the answer overflow 4k (seen: 4,173 tokens)
 THREADS = 2
 EXIT_ERROR = 1
 EXIT_PORT_TAKEN = 3  # lets serve_in_subprocess tell "pick another port" from every other failure
@@ -286,7 +286,7 @@ def serve(model: str | ModelSpec = DEFAULT_MODEL, port: int = DEFAULT_PORT, *, t
     p.cpuparams_batch.n_threads = threads
     p.hostnames = [HOST]
     p.port = port
-    p.n_parallel = 1  # one slot gets the whole 4k context; concurrent requests queue
+    p.n_parallel = 1  # one slot gets the whole context; concurrent requests queue
     p.n_predict = 1024  # only a default for requests without max_tokens: a looping small model stops
     p.cache_ram_mib = 512  # llama.cpp's prompt cache would otherwise grow to 8 GiB of RAM
     p.ui = False  # no web UI: this server is an API for Penny

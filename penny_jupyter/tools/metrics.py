@@ -7,9 +7,9 @@ this module validates parameters, shapes rows and builds chart/table artifacts. 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..artifacts.spec import format_number, jsonable
 from ..data import catalog, formatting, queries, slicing
@@ -46,6 +46,18 @@ class QueryMetricParams(BaseModel):
     compare: Literal["previous_period", "previous_year", "none"] = Field(
         "previous_period", description="Compare with the span just before (previous_period), the same dates a "
                                        "year earlier (previous_year), or not at all.")
+
+    @model_validator(mode="after")
+    def _as_the_tool_reads_it(self) -> "QueryMetricParams":
+        """Readings that are unambiguous become canonical, so every caller (and the eval) sees one form: a synonym
+        is its metric ("sales", "new_logos"), and a time bucket sent as `by` ("by day") is the grain."""
+        try:
+            self.metric = catalog.get_metric(self.metric).name
+        except NotFound:
+            pass  # left as written: the tool answers with the known metrics
+        if self.by and self.by.strip().lower() in get_args(Grain) and self.grain is None:
+            self.grain, self.by = self.by.strip().lower(), None
+        return self
 
 
 def _resolve(ctx: ToolContext, p: QueryMetricParams) -> tuple[catalog.Metric, Period, str | None, str | None]:
