@@ -34,6 +34,8 @@ def one_char_at_a_time(text: str) -> tuple[str, list]:
     f"```json\n{json.dumps(KPI_CALL)}\n```",
     f"```\n{json.dumps(KPI_CALL, indent=2)}\n```",
     f"<tool_call>\n{json.dumps(KPI_CALL)}\n</tool_call>",
+    f"<tools>\n{json.dumps(KPI_CALL)}\n</tools>",  # the 1.5B copies the tag its template lists the tools in
+    f"<function_call>{json.dumps(KPI_CALL)}</function_call>",
     json.dumps(KPI_CALL),
     json.dumps({"name": "get_company_kpis", "parameters": {"period": "MTD"}}),
     json.dumps({"name": "get_company_kpis", "arguments": json.dumps({"period": "MTD"})}),  # double-encoded
@@ -57,6 +59,8 @@ def test_text_around_a_written_call_is_shown_and_the_call_is_not():
     '```python\nprint({"name": "get_company_kpis", "arguments": {}})\n```',  # code, not a call
     "Revenue was $1.2M ``` and then some",  # a stray fence mid-line
     "Done. ```json\n{\"name\": \"get_company_kpis\"",  # cut off before it closed
+    "Use <tools> to list what I can do.",  # a tag that never closes
+    '<tools>\n{"name": "drop_tables", "arguments": {}}\n</tools>',  # a tag around no offered tool
 ])
 def test_text_that_is_not_a_call_stays_text_exactly(text):
     assert read(text) == (text, []) and one_char_at_a_time(text) == (text, [])

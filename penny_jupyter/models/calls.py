@@ -2,7 +2,8 @@
 not values.
 
 Small models often write a call instead of making it: a ```` ```json {"name": ..., "arguments": ...} ````
-block, `<tool_call>{...}</tool_call>` tags (Qwen's own format), or the bare object as the whole answer.
+block, `<tool_call>{...}</tool_call>` tags (Qwen's own format; `<tools>` and `<function_call>` too), or the bare
+object as the whole answer.
 `TextCalls` sits between the model's stream and the person: text goes out as it comes, except from where
 such a block may begin until it is closed. A closed block that is a call of an offered tool (an object with
 exactly `name` and `arguments`/`parameters`) becomes a ToolCallRequest and is never shown; anything else
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     from ..tools.base import Tool
 
 _ids = itertools.count(1)
-# A call may be written in tags, or in a fence that closes at the next ``` after its first line.
-_TAG = ("<tool_call>", "</tool_call>")
+# A call may be written in tags, or in a fence that closes at the next ``` after its first line. Qwen's own tag, and
+# the <tools> tag its chat template wraps the offered tools in (the 1.5B copies it for its call).
+_TAGS = (("<tool_call>", "</tool_call>"), ("<tools>", "</tools>"), ("<function_call>", "</function_call>"))
 _FENCE = "```"
 _CALL_KEYS = ({"name", "arguments"}, {"name", "parameters"})
 _CALL_LANGS = ("", "json", "tool_call", "tool_code")  # the fences a call may be written in
@@ -142,7 +144,8 @@ class TextCalls:
 
 
 def _opener_at(text: str) -> int | None:
-    spots = [i for i in (text.find(_TAG[0]), _fence_at(text), *(_line_at(text, e) for e in _ECHOES)) if i >= 0]
+    spots = [i for i in (*(text.find(o) for o, _ in _TAGS), _fence_at(text), *(_line_at(text, e) for e in _ECHOES))
+             if i >= 0]
     return min(spots) if spots else None
 
 
@@ -164,8 +167,9 @@ def _fence_at(text: str) -> int:
 
 def _partial_opener(text: str) -> int:
     """How many trailing characters could be the start of an opener."""
-    for opener in (_TAG[0], _FENCE, *_ECHOES):
-        at_line = opener != _TAG[0]  # fences and echoes open only at the start of a line
+    tags = [o for o, _ in _TAGS]
+    for opener in (*tags, _FENCE, *_ECHOES):
+        at_line = opener not in tags  # fences and echoes open only at the start of a line
         for n in range(min(len(opener) - 1, len(text)), 0, -1):
             if text.endswith(opener[:n]) and (not at_line or len(text) == n or text[-n - 1] == "\n"):
                 return n
@@ -177,9 +181,10 @@ def _block_end(text: str) -> int | None:
     if text.startswith(_ECHOES):
         i = text.find("\n")
         return None if i < 0 else i + 1
-    if text.startswith(_TAG[0]):
-        i = text.find(_TAG[1])
-        return None if i < 0 else i + len(_TAG[1])
+    for opener, closer in _TAGS:
+        if text.startswith(opener):
+            i = text.find(closer)
+            return None if i < 0 else i + len(closer)
     first = text.find("\n")
     if first < 0:
         return None
@@ -190,9 +195,10 @@ def _block_end(text: str) -> int | None:
 def _inner(block: str) -> str | None:
     """The JSON inside a tag, a fence (```json or ```), or a bare object."""
     b = block.strip()
-    if b.startswith(_TAG[0]):
-        b = b[len(_TAG[0]):]
-        b = b[:b.find(_TAG[1])] if _TAG[1] in b else b
+    tag = next((t for t in _TAGS if b.startswith(t[0])), None)
+    if tag is not None:
+        b = b[len(tag[0]):]
+        b = b[:b.find(tag[1])] if tag[1] in b else b
     elif b.startswith(_FENCE):
         first = b.find("\n")
         if first < 0:
