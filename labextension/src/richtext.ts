@@ -95,7 +95,10 @@ export class StreamingMarkdown {
       this.host.replaceChildren(this._renderer.node);
     }
     // Untrusted: rendermime sanitizes the HTML that Markdown produces.
-    const model = new MimeModel({ data: { 'text/markdown': escapeDollars(text) }, trusted: false });
+    const model = new MimeModel({
+      data: { 'text/markdown': escapeDollars(withoutImages(text)) },
+      trusted: false
+    });
     await this._renderer.renderModel(model);
     if (!this._disposed) {
       this._decorateCode(this._renderer.node);
@@ -154,5 +157,21 @@ export function escapeDollars(text: string): string {
   return text
     .split(/(```[\s\S]*?(?:```|$)|`[^`\n]*`)/)
     .map((part, i) => (i % 2 === 1 ? part : part.replace(/(?<!\\)\$/g, '\\$')))
+    .join('');
+}
+
+/**
+ * A model sometimes writes an image (`![dashboard](art_…)`, `<img src=…>`). An answer never loads one: the
+ * address is made up (a 404), or, worse, one a prompt injection chose, with data in its query. The alt text
+ * stays; code is left as written.
+ */
+export function withoutImages(text: string): string {
+  return text
+    .split(/(```[\s\S]*?(?:```|$)|`[^`\n]*`)/)
+    .map((part, i) =>
+      i % 2 === 1
+        ? part
+        : part.replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/<img\b[^>]*>/gi, '')
+    )
     .join('');
 }

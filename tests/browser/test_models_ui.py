@@ -40,6 +40,7 @@ class FakePenny:
         self.frames: list[dict] = []
         self.logs: dict[str, list[dict]] = {}
         self.conversations: list[dict] = []
+        self.answer: str | None = None  # the assistant's text; by default it says which model was asked
 
     def __call__(self, ws) -> None:
         ws.on_message(lambda message: self._on_message(ws, message))
@@ -79,7 +80,7 @@ class FakePenny:
             "id": f"m_user{n}", "conversationId": conv, "role": "user", "content": frame["content"],
             "clientMessageId": frame.get("clientMessageId")}})
         send({"type": "assistant.delta", "messageId": f"m_asst{n}",
-              "text": f"{CLARIFY} (model {frame.get('model', 'default')})"})
+              "text": self.answer or f"{CLARIFY} (model {frame.get('model', 'default')})"})
         send({"type": "assistant.done", "messageId": f"m_asst{n}", "status": "complete",
               "suggestions": SUGGESTIONS})
 
@@ -246,3 +247,21 @@ def test_unavailable_choice_is_flagged(page: Page, lab_server):
     expect(select).to_have_value("ollama:qwen2.5")
     expect(page.locator(".penny-model")).to_have_attribute("data-state", "unavailable")
     expect(page.locator(".penny-model-reason")).to_contain_text("ollama pull qwen2.5")
+
+
+def test_an_answer_never_loads_an_image_a_model_wrote(page: Page, lab_server):
+    """Seen with the real 1.5B: `![dashboard](dashboard_art_…)` in its answer made the browser GET a made-up
+    address. An answer loads no image at all (a prompt injection could put data in the address); the alt stays."""
+    fake = FakePenny()
+    fake.answer = ('Revenue is up. ![the dashboard](dashboard_art_123) See <img src="/exfil?revenue=1.2M" alt="x"> '
+                   'and `![code](stays)`.')
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    open_penny(page, lab_server, fake)
+    send(page, "revenue please")
+    answer = page.locator(".penny-message-assistant").first
+    expect(answer).to_contain_text("Revenue is up. the dashboard See")
+    expect(answer.locator("code")).to_have_text("![code](stays)")
+    assert answer.locator("img").count() == 0
+    assert not [u for u in asked if "dashboard_art_123" in u or "exfil" in u], asked
+    assert not page.penny_errors, page.penny_errors
