@@ -154,9 +154,14 @@ function button(label: string, className: string, onClick: () => void): HTMLButt
  * dollar signs as LaTeX. Escape them, except inside code, where a backslash would show.
  */
 export function escapeDollars(text: string): string {
+  return outsideCode(text, part => part.replace(/(?<!\\)\$/g, '\\$'));
+}
+
+/** `edit` applied to the Markdown outside code fences and inline code, which stay as written. */
+function outsideCode(text: string, edit: (part: string) => string): string {
   return text
     .split(/(```[\s\S]*?(?:```|$)|`[^`\n]*`)/)
-    .map((part, i) => (i % 2 === 1 ? part : part.replace(/(?<!\\)\$/g, '\\$')))
+    .map((part, i) => (i % 2 === 1 ? part : edit(part)))
     .join('');
 }
 
@@ -166,12 +171,7 @@ export function escapeDollars(text: string): string {
  * stays; code is left as written.
  */
 export function withoutImages(text: string): string {
-  return text
-    .split(/(```[\s\S]*?(?:```|$)|`[^`\n]*`)/)
-    .map((part, i) =>
-      i % 2 === 1
-        ? part
-        : part.replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/<img\b[^>]*>/gi, '')
-    )
-    .join('');
+  return outsideCode(text, part =>
+    part.replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/<img\b[^>]*>/gi, '')
+  );
 }

@@ -168,9 +168,9 @@ def get_metric(name: str) -> Metric:
     key = (name or "").strip().lower()
     if key in METRICS:
         return METRICS[key]
-    spaced = key.replace("_", " ")  # a model writes synonyms as identifiers: "new_logos"
+    keys = {key, key.replace("_", " ")}  # a model writes synonyms as identifiers: "new_logos"
     for m in METRICS.values():
-        if key == m.label.lower() or key in m.synonyms or spaced == m.label.lower() or spaced in m.synonyms:
+        if keys & {m.label.lower(), *m.synonyms}:
             return m
     raise NotFound(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}", code="unknown_metric")
 

@@ -146,7 +146,6 @@ _COMPARE: list[tuple[str, str]] = [
 ]
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _MONTHS |= {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
-_ISO = r"(\d{4}-\d{2}-\d{2})"
 TREND_WORDS = ("trend", "trends", "trending", "over time", "history", "evolution", "growth", "how has", "chart",
                "plot", "graph")
 _VOCAB_EXTRA = ("trend", "top", "last", "previous", "month", "months", "quarter", "quarters", "year", "years",
@@ -606,12 +605,6 @@ class BuiltinRouter:
                       rf"make|brought|bring|saw|see) +)?{_SUPERLATIVE}\b", t)
         if m and (d := entity(m.group(2))):
             return ranked(m.group(1), m.group(2), d)
-        return None
-        for d, ws in DIMENSION_WORDS.items():
-            if m.group(2) in ws:
-                if n := m.group(1) or (re.search(r"\btop (\d+)\b", t) or re.search("$^", "")):
-                    return d, int(n if isinstance(n, str) else n.group(1))
-                return d, (1 if m.group(2) == ws[0] else None)
         return None
 
     def _metric_period(self, t: str) -> str | None:

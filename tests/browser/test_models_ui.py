@@ -249,7 +249,7 @@ def test_unavailable_choice_is_flagged(page: Page, lab_server):
     expect(page.locator(".penny-model-reason")).to_contain_text("ollama pull qwen2.5")
 
 
-def test_an_answer_never_loads_an_image_a_model_wrote(page: Page, lab_server):
+def test_an_answer_never_loads_an_image_a_model_wrote(page: Page, lab_server, screenshots_dir):
     """Seen with the real 1.5B: `![dashboard](dashboard_art_…)` in its answer made the browser GET a made-up
     address. An answer loads no image at all (a prompt injection could put data in the address); the alt stays."""
     fake = FakePenny()
@@ -265,3 +265,5 @@ def test_an_answer_never_loads_an_image_a_model_wrote(page: Page, lab_server):
     assert answer.locator("img").count() == 0
     assert not [u for u in asked if "dashboard_art_123" in u or "exfil" in u], asked
     assert not page.penny_errors, page.penny_errors
+    widen_sidebar(page, 480)
+    page.locator(".penny-panel").screenshot(path=str(screenshots_dir / "answer-without-images.png"))
