@@ -19,7 +19,7 @@ from penny_jupyter.errors import InvalidParams  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402
 from penny_jupyter.tools.executor import ToolExecutor  # noqa: E402
 from penny_jupyter.tools.metrics import (DESCRIBE_DATA, QUERY_METRIC, DescribeDataParams,  # noqa: E402
-                                         QueryMetricParams)
+                                         QueryMetricParams, resolve)
 from penny_jupyter.tools.registry import ToolRegistry  # noqa: E402
 
 d = dt.date
@@ -272,3 +272,19 @@ def test_describe_data(ctx):
     assert "| Revenue | `revenue` |" in md and "`invoices`" in md
     assert "customer" in next(m for m in res.data["metrics"] if m["name"] == "arr")["dimensions"]
     assert "invoices" in res.text and "15 catalog metrics" in res.text
+
+
+def test_calls_that_resolve_alike_give_the_same_answer(ctx):
+    """resolve() is what the eval compares: a grain equal to the default, a plural dimension or a top N without
+    `by` read as the tool reads them; calls that resolve differently do differ."""
+    def same(a: dict, b: dict) -> bool:
+        same_query = resolve(QueryMetricParams(**a), ctx.today) == resolve(QueryMetricParams(**b), ctx.today)
+        assert same_query == (run(ctx, **a).data == run(ctx, **b).data)
+        return same_query
+
+    assert same({"metric": "revenue", "period": "previous month"},
+                {"metric": "sales", "period": "last_month", "grain": "day"})
+    assert same({"metric": "arr", "top": 5}, {"metric": "arr", "by": "customers", "top": 5})
+    assert not same({"metric": "revenue", "period": "previous month"},
+                    {"metric": "revenue", "period": "previous month", "grain": "week"})
+    assert not same({"metric": "arr", "top": 5}, {"metric": "arr", "by": "customer", "top": 6})

@@ -7,6 +7,7 @@ this module validates parameters, shapes rows and builds chart/table artifacts. 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -34,13 +35,13 @@ class QueryMetricParams(BaseModel):
                                   json_schema_extra={"model_hidden": True})
     end: dt.date | None = Field(None, description="Range end (YYYY-MM-DD); defaults to today.",
                                 json_schema_extra={"model_hidden": True})
-    grain: Grain | None = Field(None, description="Time bucket for a trend: day, week, month or quarter. Default: "
-                                "chosen from the span's length, or none when `by` is given (a plain breakdown).")
+    grain: Grain | None = Field(None, description="Only when the person asks for a trend or a time bucket "
+                                "('by month', 'weekly'). Left out, the tool picks one from the period's length.")
     by: str | None = Field(None, description="Dimension to break the metric down by (region, segment, customer, "
                            "industry, department, service, severity, priority, category: depends on the metric).",
                            json_schema_extra={"enum": sorted({d for m in catalog.METRICS.values() for d in m.dimensions})})
-    top: int | None = Field(None, ge=1, le=1000, description="Keep the N largest values of `by`. Without `by`, "
-                            "ranks customers (e.g. top 10 customers by ARR).")
+    top: int | None = Field(None, ge=1, le=1000, description="Only when the person asks for the top or largest N: keep "
+                            "the N largest values of `by` (without `by`, customers).")
     filters: dict[str, str] | None = Field(None, description="Dimension -> value to restrict to, "
                                            "e.g. {\"region\": \"EMEA\", \"segment\": \"Enterprise\"}.")
     compare: Literal["previous_period", "previous_year", "none"] = Field(
@@ -60,13 +61,26 @@ class QueryMetricParams(BaseModel):
         return self
 
 
-def _resolve(ctx: ToolContext, p: QueryMetricParams) -> tuple[catalog.Metric, Period, str | None, str | None]:
+@dataclass(frozen=True)
+class MetricQuery:
+    """What a query_metric call asks the catalog for, defaults filled in: two calls that read as the same
+    MetricQuery give the same answer (the eval compares calls this way)."""
+    metric: catalog.Metric
+    period: Period
+    grain: str | None
+    by: str | None
+    top: int | None
+    filters: tuple[tuple[str, str], ...]
+    compare: str
+
+
+def resolve(p: QueryMetricParams, today: dt.date) -> MetricQuery:
     try:
         m = catalog.get_metric(p.metric)
     except NotFound:
         raise InvalidParams(f"unknown metric {p.metric!r}; known metrics: {', '.join(catalog.METRICS)}",
                             code="unknown_metric") from None
-    period = parse_period(p.period, ctx.today, p.start, p.end)
+    period = parse_period(p.period, today, p.start, p.end)
     if p.compare == "previous_year":
         period = year_earlier(period)
     by = p.by.strip().lower() if p.by else None
@@ -77,12 +91,13 @@ def _resolve(ctx: ToolContext, p: QueryMetricParams) -> tuple[catalog.Metric, Pe
             raise InvalidParams(f"top needs `by` for {m.label}; it can be cut by {', '.join(m.dimensions) or 'nothing'}")
         by = "customer"
     grain = p.grain if (p.grain or by) else slicing.default_grain(period)
-    return m, period, grain, by
+    filters = tuple(sorted((k.strip().lower(), _canonical(k.strip().lower(), v)) for k, v in (p.filters or {}).items()))
+    return MetricQuery(m, period, grain, by, p.top, filters, p.compare)
 
 
 def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
-    m, period, grain, by = _resolve(ctx, p)
-    filters = {k.strip().lower(): _canonical(k.strip().lower(), v) for k, v in (p.filters or {}).items()}
+    q = resolve(p, ctx.today)
+    m, period, grain, by, filters = q.metric, q.period, q.grain, q.by, dict(q.filters)
     cur = ctx.warehouse()
     res = slicing.query_metric(cur, m.name, period, grain=grain, by=by, top=p.top, filters=filters,
                                compare=p.compare != "none")

@@ -27,7 +27,10 @@ class SqlParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS,
                        description="One DuckDB SELECT (or WITH ... SELECT) over the warehouse tables.")
-    limit: int | None = Field(None, ge=1, description="Most rows to return (at most the server's row cap).")
+    # Hidden from models: a small model adds `limit: 10` to SQL a person wrote and cuts their answer short; the
+    # person's own SQL says LIMIT when they want one.
+    limit: int | None = Field(None, ge=1, description="Most rows to return (at most the server's row cap).",
+                              json_schema_extra={"model_hidden": True})
 
 
 log = logging.getLogger("penny.tools")

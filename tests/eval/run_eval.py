@@ -38,16 +38,23 @@ MODEL_TARGET = 0.80
 _RAW_CALL = re.compile(r'\{\s*"name"\s*:|<tool_call>')
 
 
-def normalized(tool: str, params: dict, today) -> dict:
-    """Arguments as the tool reads them: defaults filled in, a period as its dates."""
-    from penny_jupyter.data.periods import parse_period
+def normalized(tool: str, params: dict, today, row_cap: int) -> dict:
+    """A call as what the tool will do: defaults filled in, a period as its dates, query_metric's grain and
+    dimension as the tool resolves them (a month read by day is the month's default), and a run_sql limit at or
+    above the row cap as no limit. Two calls that normalize alike give the same answer."""
+    from dataclasses import asdict
+
+    from penny_jupyter.tools.metrics import resolve
     from penny_jupyter.tools.registry import default_registry
 
     model = default_registry(load_plugins=False).get(tool).params
-    out = {k: (v if v != {} else None) for k, v in model.model_validate(params).model_dump(mode="json").items()}
+    args = model.model_validate(params)
     if tool == "query_metric":
-        p = parse_period(out.pop("period"), today, out.pop("start"), out.pop("end"))
-        out["dates"] = [p.start.isoformat(), p.end.isoformat()]
+        q = resolve(args, today)
+        return {**asdict(q), "metric": q.metric.name, "period": tuple(q.period)}
+    out = {k: (v if v != {} else None) for k, v in args.model_dump(mode="json").items()}
+    if tool == "run_sql" and (out.get("limit") or 0) >= row_cap:
+        out["limit"] = None
     return out
 
 
@@ -70,7 +77,8 @@ async def one(engine, who, item: dict, n: int) -> dict:
     exact = got == want
     if exact and want:
         try:
-            exact = normalized(want, call["params"], today) == normalized(want, item["params"], today)
+            cap = engine.config.sql_row_cap
+            exact = normalized(want, call["params"], today, cap) == normalized(want, item["params"], today, cap)
         except Exception:  # the model's call does not read as the tool's arguments: not exact
             exact = False
     return {"text": item["text"], "want": [want, item["params"]], "got": [got, call["params"] if call else None],
