@@ -303,7 +303,7 @@ def test_kpis_and_show_come_from_the_server(live):
     assert aid.startswith("art_") and not live.cells[2]["errors"]
     assert aid in [a["id"] for a in live.seen["artifacts"]], "the server's owner sees what the kernel made"
     shown = live.cells[3]["data"][0]
-    assert "Revenue" in shown["text/plain"] and "application/vnd.jupyter.widget-view+json" in shown
+    assert "Revenue" in shown["text/plain"] and "application/vnd.penny.artifact+json" in shown
 
 
 def test_ask_streams_over_the_socket_and_keeps_the_conversation(live):
@@ -311,7 +311,7 @@ def test_ask_streams_over_the_socket_and_keeps_the_conversation(live):
     markdown = (cell["updates"] or cell["data"])[-1]["text/markdown"]
     assert "Revenue" in markdown and "Penny is thinking" not in markdown
     assert cell["updates"], "the answer was updated in place as it streamed"
-    assert any("application/vnd.jupyter.widget-view+json" in d for d in cell["data"]), "then the dashboard"
+    assert any("application/vnd.penny.artifact+json" in d for d in cell["data"]), "then the dashboard"
     conv = live.cells[5]["stdout"].strip()
     assert live.cells[7]["stdout"].strip() == "True", "the follow-up went to the same conversation"
     stored = next(c for c in live.seen["conversations"] if c["id"] == conv)

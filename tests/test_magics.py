@@ -71,9 +71,9 @@ def cells(tmp_path_factory, demo_warehouse_template):
         mp.undo()
 
 
-def test_kpis_display_a_widget_with_readable_static_copies(cells):
+def test_kpis_display_a_penny_output_with_readable_static_copies(cells):
     data = bundle(cells[1])
-    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "application/vnd.penny.artifact+json" in data
     html, text = data["text/html"], data["text/plain"]
     assert "<h3>" in html and "Revenue" in html and re.search("[▲▼]", html)
     assert "<script" not in html
@@ -118,7 +118,7 @@ def test_ask_streams_into_one_updated_display_then_shows_the_dashboard(cells):
     text = outs[0]["data"]["text/markdown"]
     assert "Revenue" in text and "Penny is thinking" not in text and "running" not in text
     assert outs[0]["output_type"] == "display_data", "streamed, not an Out[] that would show it twice"
-    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in outs[1:])
+    assert any("application/vnd.penny.artifact+json" in o["data"] for o in outs[1:])
     assert not [o for o in cells[9].outputs if o["output_type"] == "execute_result"]
     assert bundle(cells[10])["text/plain"] == "('Answer', True, 1)"
 
@@ -169,7 +169,7 @@ def test_python_without_the_tool_is_one_line(capsys):
 def test_an_answer_shown_again_later_shows_its_text_and_artifacts(cells):
     outs = [o for o in cells[24].outputs if o["output_type"] in ("display_data", "execute_result")]
     assert "Revenue" in outs[0]["data"]["text/markdown"]
-    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in outs[1:])
+    assert any("application/vnd.penny.artifact+json" in o["data"] for o in outs[1:])
 
 
 # ---------------------------------------------------------------- plain IPython, in process

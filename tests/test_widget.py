@@ -9,6 +9,8 @@ import pytest
 
 from conftest import AS_OF, TEST_SCALE
 from penny_jupyter.kernel.session import LocalSession
+from penny_jupyter.artifacts.bundle import MIME
+from penny_jupyter.kernel.results import PennyArtifact
 from penny_jupyter.kernel.widget import ArtifactWidget
 from penny_jupyter.settings import PennyConfig
 
@@ -32,8 +34,9 @@ def test_a_twelve_widget_dashboard_saves_under_100_kb_with_a_small_esm(session):
 @pytest.mark.parametrize("slug", ["company-health", "sales-funnel", "ops-incidents", "finance-snapshot"])
 def test_static_copies_carry_the_numbers(session, slug):
     art = session.run_tool("load_dashboard", {"slug": slug}).artifacts[0]
-    data, _ = ArtifactWidget(art)._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in data
+    data = PennyArtifact(art)._repr_mimebundle_()
+    assert data[MIME]["spec"] == art["spec"] and data[MIME]["id"] == art["id"]
+    assert "application/vnd.jupyter.widget-view+json" not in data, "nbconvert would pick it over the HTML"
     html = data["text/html"]
     assert re.search(r"<h3>[^<]+</h3>", html) and "<table" in html
     assert "<script" not in html and "<style" not in html

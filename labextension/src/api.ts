@@ -90,6 +90,12 @@ export class PennyApi {
     return this._json(`artifacts/${enc(id)}${q}`);
   }
 
+  /** The artifact as a notebook output's mime bundle (live data plus its text/html and text/plain copies). */
+  getBundle(id: string, version?: number): Promise<Record<string, unknown>> {
+    const q = typeof version === 'number' ? `?version=${version}` : '';
+    return this._json(`artifacts/${enc(id)}/bundle${q}`);
+  }
+
   /** Re-runs the artifact's source tool; the server answers with the new version. */
   refreshArtifact(id: string): Promise<IArtifact> {
     return this._json(`artifacts/${enc(id)}/refresh`, { method: 'POST', body: '{}' });

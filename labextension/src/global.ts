@@ -1,13 +1,13 @@
 /**
- * `window.PennyJupyter`: what the kernel-side anywidget (penny_jupyter/kernel/widget.js) uses to
- * draw, refresh and download artifacts with the same renderer and the page's own auth, so the
- * widget's ES module stays a few KB and never carries plotly or a token.
+ * `window.PennyJupyter`: what the notebook outputs (the mime renderer in output.ts, and the kernel-side
+ * anywidget in penny_jupyter/kernel/widget.js) use to draw, refresh and download artifacts with the same
+ * renderer and the page's own auth, so the widget's ES module stays a few KB and never carries plotly or a token.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
 import { PennyApi } from './api';
-import { ExportFormat, exportArtifact } from './cards';
+import { ExportFormat, exportArtifact, openFullscreen } from './cards';
 import { NotebookInserter } from './insert';
 import { IArtifact, IRenderOptions, IRenderedArtifact, renderArtifact } from './renderer';
 
@@ -20,9 +20,12 @@ export interface IPennyGlobal {
   api: {
     getArtifact(id: string, version?: number): Promise<IArtifact>;
     refreshArtifact(id: string): Promise<IArtifact>;
+    getBundle(id: string, version?: number): Promise<Record<string, unknown>>;
     download(id: string, format: ExportFormat, rendered?: IRenderedArtifact): Promise<void>;
   };
   insertArtifact(id: string): Promise<void>;
+  /** The artifact full size in a main-area tab (the sidebar's Fullscreen). */
+  openFullscreen(artifact: IArtifact): void;
 }
 
 declare global {
@@ -45,6 +48,7 @@ export function installGlobal(
     api: {
       getArtifact: (id, version) => api.getArtifact(id, version),
       refreshArtifact: id => api.refreshArtifact(id),
+      getBundle: (id, version) => api.getBundle(id, version),
       download: async (id, format, rendered) => {
         // CSV/JSON need only the id; PNG without a live render needs the artifact to draw one.
         const artifact =
@@ -56,6 +60,9 @@ export function installGlobal(
     },
     insertArtifact: async id => {
       await inserter.insertArtifact(id);
+    },
+    openFullscreen: artifact => {
+      openFullscreen(app, artifact, rendermime);
     }
   };
   window.PennyJupyter = penny;

@@ -1,1 +1,1 @@
-"""Kernel side: the %penny magics and the ArtifactWidget."""
+"""Kernel side: the %penny magics, the objects they return and the ArtifactWidget."""

@@ -1,7 +1,7 @@
 """The %penny magics: `%penny <subcommand> ...` on a line, `%%penny [ask|sql|python]` on a cell.
 
 Every subcommand returns a Python object and lets IPython display it (see kernel/results.py): a
-DataFrame for tables, a PennyArtifact (the ArtifactWidget, with `.data` and `.frame()`) for
+DataFrame for tables, a PennyArtifact (a live output, with `.data`, `.frame()` and `.widget()`) for
 dashboards and charts, an Answer for questions. `x = %penny ...` keeps it; so do `_` and `Out[n]`.
 `%penny ask` streams its answer into the cell as it arrives, then shows the artifacts it made.
 

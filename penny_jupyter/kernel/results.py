@@ -5,8 +5,10 @@ One rule for every subcommand: the magic RETURNS its object and IPython shows it
 
 - tables (a table artifact, `%%penny sql`, `%penny artifacts`, `%penny conversations`) are pandas
   DataFrames; `df.attrs["penny"]` says where they came from (artifact id, truncated, ...);
-- dashboards and charts are `PennyArtifact`s: the ArtifactWidget (live view, text/plain and semantic
-  text/html) plus `.data` (the tool's machine-readable result), `.text` and `.frame()`;
+- dashboards and charts are `PennyArtifact`s: shown as the artifact's mime bundle (artifacts/bundle.py: drawn
+  live by the labextension, semantic text/html and text/plain for everywhere else), plus `.data` (the tool's
+  machine-readable result), `.text`, `.frame()`, and `.widget()` for the anywidget when kernel code wants to
+  observe or place the view (an ipywidgets layout);
 - `%penny ask` returns an `Answer`. It is the one that streams: the text and the artifacts appear in
   the cell while the turn runs, so the returned object shows nothing more in that same cell; shown
   again later (`answer` in another cell) it displays the text and its artifacts;
@@ -19,7 +21,7 @@ from html import escape
 from typing import Any
 
 from ..artifacts.rows import metric_rows
-from .widget import ArtifactWidget
+from ..artifacts.bundle import mime_bundle
 
 
 def _current_execution() -> int | None:
@@ -90,14 +92,33 @@ def chart_frame(figure: dict[str, Any]):
     return df.reset_index()
 
 
-class PennyArtifact(ArtifactWidget):
-    """An artifact as a live widget, plus what the tool computed (`.data`, `.text`) and `.frame()`."""
+class PennyArtifact:
+    """An artifact as a notebook output, plus what the tool computed (`.data`, `.text`) and `.frame()`."""
 
-    def __init__(self, artifact: dict[str, Any], *, data: dict[str, Any] | None = None, text: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(artifact, **kwargs)
+    def __init__(self, artifact: dict[str, Any], *, data: dict[str, Any] | None = None, text: str = "") -> None:
+        self.artifact = artifact
         self._data = data or {}
         self._text = text
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return mime_bundle(self.artifact)
+
+    def widget(self):
+        """The same artifact as an anywidget: a live view kernel code can hold, observe (`artifact` changes when
+        the view is refreshed) or put in an ipywidgets layout. Its output needs a kernel or saved widget state."""
+        from .widget import ArtifactWidget
+
+        return ArtifactWidget(self.artifact)
+
+    @property
+    def id(self) -> str:
+        return self.artifact.get("id", "")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Metric name -> value, so the next cell can compute with what the dashboard shows."""
+        return {w.get("name") or w.get("label"): w.get("value")
+                for w in self.artifact.get("spec", {}).get("widgets", []) if w.get("type") == "metric"}
 
     @property
     def data(self) -> dict[str, Any]:

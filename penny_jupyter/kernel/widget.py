@@ -1,8 +1,8 @@
-"""ArtifactWidget: one anywidget for every artifact type.
+"""ArtifactWidget: one anywidget for every artifact type, for kernel code that wants a live view it can hold
+(`PennyArtifact.widget()`); a Penny output itself is a mime bundle (artifacts/bundle.py).
 
-The live view is a small ES module (a few KB, never plotly inlined); every display also carries
-`text/plain` and semantic `text/html`, so a notebook opened without a kernel, untrusted, or on a
-viewer that strips CSS and JS still shows the numbers.
+The view is a small ES module (a few KB, never plotly inlined); every display also carries
+`text/plain` and semantic `text/html`.
 """
 
 from __future__ import annotations
@@ -26,16 +26,6 @@ class ArtifactWidget(anywidget.AnyWidget):
 
     def __init__(self, artifact: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(artifact=artifact, **kwargs)
-
-    @property
-    def id(self) -> str:
-        return self.artifact.get("id", "")
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        """Metric name -> value, so the next cell can compute with what the dashboard shows."""
-        return {w.get("name") or w.get("label"): w.get("value")
-                for w in self.artifact.get("spec", {}).get("widgets", []) if w.get("type") == "metric"}
 
     def _repr_mimebundle_(self, **kwargs: Any):
         bundle = super()._repr_mimebundle_(**kwargs)

@@ -237,6 +237,19 @@ class ArtifactHandler(PennyHandler):
         self.reply(await asyncio.to_thread(engine.artifacts.get, who, aid, version))
 
 
+class ArtifactBundleHandler(PennyHandler):
+    """The artifact as a notebook output's mime bundle (artifacts/bundle.py): a refreshed output in a notebook
+    takes the new version's live data and its static copies together, so the saved file stays in step."""
+
+    @authenticated
+    async def get(self, aid):
+        from penny_jupyter.artifacts.bundle import mime_bundle
+
+        engine, who = await self.engine(), self.principal
+        version = _version(self.get_argument("version", None))
+        self.reply(mime_bundle(await asyncio.to_thread(engine.artifacts.get, who, aid, version)))
+
+
 class ArtifactVersionsHandler(PennyHandler):
     @authenticated
     async def get(self, aid):
@@ -386,6 +399,7 @@ def _handlers():
         (rf"{API}/artifacts", ArtifactsHandler),
         (rf"{API}/artifacts/{ID}", ArtifactHandler),
         (rf"{API}/artifacts/{ID}/versions", ArtifactVersionsHandler),
+        (rf"{API}/artifacts/{ID}/bundle", ArtifactBundleHandler),
         (rf"{API}/artifacts/{ID}/refresh", ArtifactRefreshHandler),
         (rf"{API}/artifacts/{ID}/download", ArtifactDownloadHandler),
         (rf"{API}/artifacts/{ID}/sharing", ArtifactSharingHandler),

@@ -95,6 +95,9 @@ def build_openapi() -> dict:
                                             "optionally of one conversation (?conversationId=)")},
         "/penny/api/artifacts/{id}": {"get": _op("An artifact (latest version, or ?version=N)", params=aid)},
         "/penny/api/artifacts/{id}/versions": {"get": _op("Its versions", params=aid)},
+        "/penny/api/artifacts/{id}/bundle": {"get": _op("As a notebook output's mime bundle (?version=N): "
+                                                        "application/vnd.penny.artifact+json, text/html, text/plain",
+                                                        params=aid)},
         "/penny/api/artifacts/{id}/refresh": {"post": _limited(_op("Re-run its source tool as a new version (its author or an "
                                                                    "admin; 403 read_only for readers)", ok=201, params=aid))},
         "/penny/api/artifacts/{id}/download": {"get": _op("Download as ?format=json|csv|html (&version=N); html is "

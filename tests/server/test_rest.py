@@ -15,6 +15,7 @@ ENDPOINTS = [
     ("GET", ("conversations", "c1", "messages")), ("POST", ("conversations", "c1", "messages")),
     ("GET", ("tools",)), ("POST", ("tools", "get_company_kpis", "execute")), ("GET", ("dashboards",)),
     ("GET", ("artifacts",)), ("GET", ("artifacts", "a1")), ("GET", ("artifacts", "a1", "versions")),
+    ("GET", ("artifacts", "a1", "bundle")),
     ("POST", ("artifacts", "a1", "refresh")), ("GET", ("artifacts", "a1", "download")), ("GET", ("openapi.json",)),
     ("GET", ("audit",)), ("GET", ("models",)), ("PUT", ("conversations", "c1", "sharing")),
     ("PUT", ("artifacts", "a1", "sharing")), ("POST", ("artifacts", "a1", "links")), ("GET", ("admin",)),
@@ -145,6 +146,13 @@ async def test_dashboards_and_artifact_lifecycle(api):
     assert [v["version"] for v in versions["versions"]] == [1, 2]
     _, v1 = await api("GET", "artifacts", aid, params={"version": "1"})
     assert v1["version"] == 1
+    # what a refreshed notebook output takes: the new version live, with its static copies
+    _, bundle = await api("GET", "artifacts", aid, "bundle")
+    live = bundle["application/vnd.penny.artifact+json"]
+    assert (live["id"], live["version"], live["spec"]) == (aid, 2, v2["spec"])
+    assert v2["title"] in bundle["text/html"] and v2["title"] in bundle["text/plain"]
+    _, old = await api("GET", "artifacts", aid, "bundle", params={"version": "1"})
+    assert old["application/vnd.penny.artifact+json"]["version"] == 1
 
     code, resp = await api("GET", "artifacts", aid, "download", params={"format": "json"}, raw=True)
     assert code == 200 and json.loads(resp.body)["id"] == aid

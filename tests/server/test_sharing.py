@@ -30,6 +30,8 @@ async def test_an_artifact_is_private_until_shared_with_the_tenant(api):
     art = await _dashboard(api)
     assert art["owner"] == "alice" and art["canShare"] is True and art["sharing"] == {"tenant": False, "users": []}
     _, unknown = await refused(api("GET", "artifacts", "art_never", headers=as_("carol")))
+    code, _ = await refused(api("GET", "artifacts", art["id"], "bundle", headers=as_("carol")))
+    assert code == 404
     code, err = await refused(api("GET", "artifacts", art["id"], headers=as_("carol")))
     assert code == 404 and err["message"].replace(art["id"], "X") == unknown["message"].replace("art_never", "X")
     _, listed = await api("GET", "artifacts", headers=as_("carol"))
@@ -47,7 +49,7 @@ async def test_an_artifact_is_private_until_shared_with_the_tenant(api):
         assert code == 200
     # the other tenant: still nothing, in every way it could ask
     for path in (("artifacts", art["id"]), ("artifacts", art["id"], "versions"),
-                 ("artifacts", art["id"], "download")):
+                 ("artifacts", art["id"], "download"), ("artifacts", art["id"], "bundle")):
         code, err = await refused(api("GET", *path, headers=as_("bob")))
         assert code == 404 and err["code"] == "not_found"
     code, _ = await refused(api("POST", "artifacts", art["id"], "links", body={"format": "json"}, headers=as_("bob")))
