@@ -37,7 +37,11 @@ penny_jupyter/labextension/package.json: $(JS_SRC) labextension/yarn.lock | $(VE
 
 $(VENV)/.stamp-install: pyproject.toml penny_jupyter/labextension/package.json | $(PY)
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[lab]"
-	$(VENV)/bin/jupyter-builder develop --overwrite . > /dev/null
+	# A copy where a wheel puts it, not `jupyter-builder develop`'s symlink: Voilà will not serve files from
+	# behind a symlink (403 "not in root static directory"). Rebuilt sources re-run this rule.
+	rm -rf $(VENV)/share/jupyter/labextensions/penny-jupyter
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	cp -r penny_jupyter/labextension $(VENV)/share/jupyter/labextensions/penny-jupyter
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-install

@@ -48,6 +48,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
   ) => {
+    if (app.name === 'Voila') {
+      // Voilà serves a notebook as a read-only app: no sidebar, socket or commands there; its Penny
+      // outputs are drawn by the mime renderer (output.ts) alone.
+      return;
+    }
     // This server, or the team's Penny service when this server runs under a hub that has one.
     const serverSettings = await pennySettings(app.serviceManager.serverSettings);
     const api = new PennyApi(serverSettings);

@@ -4,7 +4,7 @@
  * no saved widget state — so a notebook reopened later, or served by Voilà, shows its dashboards at once.
  *
  * Refresh, Download and Fullscreen use the Penny plugin's `window.PennyJupyter` (REST with the page's auth)
- * and appear only where it is loaded. Refresh writes the new version's whole bundle into the output, so the
+ * and appear only where it is loaded (not in Voilà). Refresh writes the new version's whole bundle into the output, so the
  * saved notebook and its exports (the text/html copy) move with it.
  *
  * Not `safe`: in an untrusted notebook JupyterLab shows the sanitized text/html copy instead.
@@ -35,29 +35,33 @@ export class PennyOutput extends Widget implements IRenderMime.IRenderer {
 
   renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     const artifact = model.data[MIME_TYPE] as unknown as IArtifact;
+    this._model = model;
     this._rendered?.dispose();
     const penny = pennyGlobal();
+    if (!penny) {
+      // The plugin activates after its settings load; an output opened first is drawn again with its actions.
+      window.addEventListener('penny-jupyter-ready', this._onReady, { once: true });
+    }
     const body = el('div', 'penny-output-body');
-    this.node.replaceChildren(this._bar(artifact, model, penny), body);
+    // The bar holds actions only: where the Penny plugin is not loaded (Voilà) there is none.
+    this.node.replaceChildren(...(penny && artifact.id ? [this._bar(artifact, model, penny)] : []), body);
     this._rendered = penny ? penny.renderArtifact(body, artifact) : renderArtifact(body, artifact);
     return Promise.resolve();
   }
 
   dispose(): void {
+    window.removeEventListener('penny-jupyter-ready', this._onReady);
     this._rendered?.dispose();
     this._rendered = null;
     super.dispose();
   }
 
   /** Version and actions; the title is the view's own header, so it is not repeated here. */
-  private _bar(artifact: IArtifact, model: IRenderMime.IMimeModel, penny: IPennyGlobal | null): HTMLElement {
+  private _bar(artifact: IArtifact, model: IRenderMime.IMimeModel, penny: IPennyGlobal): HTMLElement {
     const bar = el('div', 'penny-output-bar');
     const status = el('span', 'penny-output-status');
     status.setAttribute('role', 'status');
     bar.append(el('span', 'penny-output-version', `v${artifact.version ?? 1}`), status);
-    if (!penny || !artifact.id) {
-      return bar;
-    }
     const say = (text: string) => {
       status.textContent = text;
     };
@@ -103,6 +107,13 @@ export class PennyOutput extends Widget implements IRenderMime.IRenderer {
     return bar;
   }
 
+  private _onReady = (): void => {
+    if (!this.isDisposed && this._model) {
+      void this.renderModel(this._model);
+    }
+  };
+
+  private _model: IRenderMime.IMimeModel | null = null;
   private _rendered: IRenderedArtifact | null = null;
 }
 

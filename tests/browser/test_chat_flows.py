@@ -320,7 +320,7 @@ def test_insert_into_notebook_runs_the_widget(page: Page, penny, lab_server, scr
     cell = notebook.locator(".jp-CodeCell").filter(has_text=f"%penny show {artifact_id}")
     expect(cell).to_have_count(1)
     expect(cell.locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=120_000)
-    widget = cell.locator(".jp-OutputArea .penny-widget")
+    widget = cell.locator(".jp-OutputArea .penny-output")
     expect(widget).to_have_count(1, timeout=60_000)
     expect(widget.locator(".penny-metric").nth(3)).to_be_visible(timeout=30_000)
 
@@ -331,17 +331,26 @@ def test_insert_into_notebook_runs_the_widget(page: Page, penny, lab_server, scr
     health.locator('[data-action="insert"]').click()
     cell2 = notebook.locator(".jp-CodeCell").filter(has_text=f"%penny show {health_id}")
     expect(cell2).to_have_count(1)
-    widget2 = cell2.locator(".jp-OutputArea .penny-widget")
+    widget2 = cell2.locator(".jp-OutputArea .penny-output")
     expect(widget2.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
     widget2.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
     page.screenshot(path=str(screenshots_dir / "notebook-widget.png"))
 
     # Refresh makes version 2 of the artifact and the widget says so.
-    version = widget.locator(".penny-widget-version")
+    version = widget.locator(".penny-output-version")
     expect(version).to_have_text("v1")
-    widget.locator(".penny-widget-refresh").click()
+    widget.locator(".penny-output-refresh").click()
     expect(version).to_have_text("v2", timeout=60_000)
     code, art = penny.rest(f"artifacts/{artifact_id}")
     assert code == 200 and art["version"] == 2
+    # The refreshed output is what the notebook saves: version 2 live, and its static copy with it.
+    path = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path")
+    # The document's own save: the menu's would first ask to rename an Untitled notebook.
+    page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.context.save(); }")
+    saved = json.loads((lab_server.root_dir / path).read_text())
+    bundle = next(o["data"] for c in saved["cells"] if f"%penny show {artifact_id}" in "".join(c["source"])
+                  for o in c.get("outputs", []) if "application/vnd.penny.artifact+json" in o.get("data", {}))
+    assert bundle["application/vnd.penny.artifact+json"]["version"] == 2
+    assert art["title"] in "".join(bundle["text/html"])  # nbformat may store text as a list of lines
     assert not page.penny_errors, json.dumps(page.penny_errors)
