@@ -134,6 +134,19 @@ def test_nbconvert_with_its_defaults_shows_every_kpi_offline(review):
     assert all(o["data"][PENNY_MIME]["spec"] and o["data"]["text/html"] for o in dashboards)
 
 
+def test_dollar_amounts_in_answers_are_text_not_maths(review):
+    """A notebook reads a pair of `$` as maths: unescaped, "**Revenue** $18.11M … **MRR** $27.73M" lost its bold
+    labels and figures to one maths span. Escaped, every bold label survives the export as <strong>."""
+    nb, _, html = review
+    first = outputs(next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%penny\n")))[0]
+    markdown, plain = first["data"]["text/markdown"], first["data"]["text/plain"]
+    assert plain.count("$") >= 4 and markdown.count("\\$") == plain.count("$")
+    labels = re.findall(r"\*\*([^*]+)\*\*", plain)
+    assert len(labels) >= 4
+    for label in labels:
+        assert f"<strong>{label}</strong>" in html, label
+
+
 def test_a_github_like_copy_keeps_the_numbers_in_semantic_tags(review):
     nb, stored, html = review
     plain = github_like(html)

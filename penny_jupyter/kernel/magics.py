@@ -20,6 +20,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from ..errors import PennyError
+from .markdown import notebook_markdown
 
 USAGE = """\
 %penny ask <question>                      ask Penny; the answer streams in (follow-ups share the conversation)
@@ -321,7 +322,8 @@ class _Live:
 
     def _bundle(self) -> dict[str, str]:
         body = self._text + (f"\n\n*{self._status}*" if self._status else "")
-        return {"text/markdown": body or "*Penny is thinking …*", "text/plain": body or "Penny is thinking …"}
+        return {"text/markdown": notebook_markdown(body) or "*Penny is thinking …*",
+                "text/plain": body or "Penny is thinking …"}
 
     def _show(self) -> None:
         from IPython.display import display

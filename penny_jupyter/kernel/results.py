@@ -22,6 +22,7 @@ from typing import Any
 
 from ..artifacts.rows import metric_rows
 from ..artifacts.bundle import mime_bundle
+from .markdown import notebook_markdown
 
 
 def _current_execution() -> int | None:
@@ -194,14 +195,14 @@ class Answer:
         return self.text
 
     def _repr_markdown_(self) -> str:
-        return self.text
+        return notebook_markdown(self.text)
 
     def _ipython_display_(self) -> None:
         if self._shown_in is not None and self._shown_in == _current_execution():
             return  # this cell streamed it already
         from IPython.display import display
 
-        display({"text/markdown": self.text, "text/plain": self.text}, raw=True)
+        display({"text/markdown": notebook_markdown(self.text), "text/plain": self.text}, raw=True)
         for w in self.artifacts:
             display(w)
 
