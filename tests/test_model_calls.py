@@ -118,7 +118,7 @@ def test_a_model_silent_after_its_tools_still_answers_from_them(make_engine, fak
     text = text_of(events)
     assert text.strip(), "never an empty answer"
     assert tool_text.splitlines()[0] in text, "the answer is the tool's own summary of the data"
-    assert "dashboard is attached below" in text
+    assert "dashboard is below" in text
     msg = stored(engine)[-1]
     assert msg.content == text and msg.meta["modelError"] == "model_empty_answer"
 

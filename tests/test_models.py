@@ -479,7 +479,7 @@ def test_builtin_backend_events():
         "role": "tool", "content": "x", "penny": {"ok": True, "tool": "get_company_kpis", "text": "A\nB",
                                                   "artifacts": [{"id": "art_1", "type": "dashboard"}]}}]))
     assert "".join(e.text for e in after if isinstance(e, TextDelta)) == (
-        "\n\nA\nB\n\nThe dashboard is attached below; `%penny show art_1` puts the dashboard in a notebook cell.")
+        "\n\nA\nB\n\nThe dashboard is below.")
     assert not any(isinstance(e, Clarify) for e in after)
 
 
@@ -494,3 +494,17 @@ def test_tool_schema_flattens_optional_fields():
     for t in reg:
         for p in tool_schema(t)["function"]["parameters"]["properties"].values():
             assert set(p) <= {"type", "items", "description", "enum"} and p["type"], (t.name, p)
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE customers", "delete from invoices where amount > 0",
+                                       "update deals set amount = 0"])
+def test_sql_that_writes_is_refused_in_a_sentence_that_says_why(make_engine, statement):
+    """The built-in router sends a write to run_sql (so the attempt is audited); the answer says Penny only
+    reads, not the generic "I can't answer that one yet"."""
+    engine = make_engine(model="builtin")
+    events = run_turn(engine, statement)
+    started = [e for e in events if e["type"] == "tool.started"]
+    assert started and started[0]["tool"] == "run_sql"
+    text = text_of(events)
+    assert "read-only" in text and "can't answer that one yet" not in text, text
+    assert "run_sql failed" not in text and "Traceback" not in text, text

@@ -133,10 +133,18 @@ def test_dates_numbers_and_comparisons(text, params):
     assert isinstance(route, Route) and (route.tool, route.params) == ("query_metric", params)
 
 
-@pytest.mark.parametrize("text", ["delete all data", "drop table invoices", "write a poem about revenue",
+@pytest.mark.parametrize("text", ["delete all data", "drop the churn dashboard", "write a poem about revenue",
                                   "tell me a joke about sales", "what can you do?"])
 def test_destructive_and_off_topic_requests_get_the_help_reply(text):
     assert BuiltinRouter(units=UNITS).route(text) is None
+
+
+@pytest.mark.parametrize("text", ["drop table invoices", "DELETE FROM customers WHERE 1=1",
+                                  "insert into deals values (1)", "update invoices set amount = 0",
+                                  "truncate table support_tickets"])
+def test_sql_that_writes_goes_to_run_sql_which_refuses_it(text):
+    route = BuiltinRouter(units=UNITS).route(text)
+    assert isinstance(route, Route) and (route.tool, route.params) == ("run_sql", {"query": text})
 
 
 def test_router_params_validate_against_the_tools_params_models():

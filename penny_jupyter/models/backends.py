@@ -87,19 +87,25 @@ def _after_tool(msg: dict[str, Any]) -> str:
     err = meta.get("error") or {"code": "unknown", "message": msg.get("content") or "unknown error"}
     if meta.get("stage") == "prepare":
         return f"\n\nI could not run that: {err['message']}"
+    m = err.get("message") or "unknown error"
     if err.get("code") == "rate_limited":
-        m = err["message"]
-        return f"\n\nI did not run {tool}: you have made too many tool calls for now. {m[0].upper()}{m[1:]}."
-    return f"\n\n{tool} failed: {err.get('message') or 'unknown error'}"
+        return f"\n\nI did not run that: you have made too many tool calls for now. {m[0].upper()}{m[1:]}."
+    if err.get("code") == "sql_refused":
+        return f"\n\nPenny only runs read-only queries, so I did not run that: {m}"
+    return f"\n\n{_DOING.get(tool, 'That')} did not work: {m}"
 
 
 def attached(artifacts: list[dict[str, Any]]) -> str:
-    """'The chart and the table are attached below; `%penny show art_…` puts the chart in a notebook cell.'"""
+    """'The chart and the table are below.' Insert into notebook (the card) and `%penny show` do the rest; an
+    answer does not teach commands or show ids."""
     kinds = [a["type"] for a in artifacts]
     names = " and ".join(f"the {k}" for k in kinds)
-    verb = "is" if len(kinds) == 1 else "are"
-    return (f"{names[0].upper()}{names[1:]} {verb} attached below; `%penny show {artifacts[0]['id']}` puts "
-            f"the {kinds[0]} in a notebook cell.")
+    return f"{names[0].upper()}{names[1:]} {'is' if len(kinds) == 1 else 'are'} below."
+
+
+# What a failed tool was doing, in words (an answer never names a tool).
+_DOING = {"run_sql": "The query", "query_metric": "Looking up the metric", "get_company_kpis": "Looking up the KPIs",
+          "load_dashboard": "Opening the dashboard", "describe_data": "Listing the data", "run_python": "The code"}
 
 
 def intro(tool: str, params: dict[str, Any]) -> str:

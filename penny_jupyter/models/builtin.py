@@ -74,6 +74,12 @@ _SQL_LIKE = (
     re.compile(r"^select\s+[\d\s+*/().,'-]+;?$", re.I),
     re.compile(r"^with\s+\w+\s+as\s*\(", re.I),
     re.compile(r"^from\s+[\w.\"]+\s*(;?\s*$|\b(select|where|limit|order by|group by)\b)", re.I),
+    # Statements that write: routed to run_sql all the same, so the person hears why it will not run them
+    # ("Penny only runs read-only queries") and the attempt is in the audit log.
+    re.compile(r"^(?:drop|truncate|alter|create(?:\s+or\s+replace)?)\s+(?:table|view|schema|database|index)\s+"
+               r"(?:if\s+(?:not\s+)?exists\s+)?[\w.\"]+", re.I),
+    re.compile(r"^(?:delete\s+from|insert\s+into)\s+[\w.\"]+", re.I),
+    re.compile(r"^update\s+[\w.\"]+\s+set\s+\w+\s*=", re.I),
 )
 
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
