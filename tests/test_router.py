@@ -249,3 +249,23 @@ def test_a_metric_and_a_period_asked_as_a_question_is_one_number_even_for_a_dash
 @pytest.mark.parametrize("text", ["who won the world cup in 2018?", "where was I last month", "why is the sky blue today"])
 def test_a_question_about_the_world_with_a_date_gets_the_help_reply(text):
     assert BuiltinRouter(units=UNITS).route(text) is None
+
+
+@pytest.mark.parametrize("text,opening", [
+    ("hello", "Hello!"), ("hey there, how's it going?", "Hello!"), ("thanks, that's perfect", "Glad it helped"),
+    ("why did revenue drop?", "cannot say why"), ("why did gross margin drop?", "cannot say why"),
+    ("asdfgh", "can't answer that one yet"), ("write a poem about revenue", "can't answer that one yet")])
+def test_what_the_router_will_not_act_on_gets_a_short_reply_and_requests_to_click(text, opening):
+    from penny_jupyter.models.builtin import help_reply
+
+    router = BuiltinRouter(units=UNITS)
+    assert router.route(text) is None
+    sentence, suggestions = help_reply(router, text)
+    assert sentence.startswith(opening) or opening in sentence
+    assert len(sentence) < 100 and 2 <= len(suggestions) <= 4
+    for s in suggestions:  # every button is a request the router acts on
+        assert isinstance(router.route(s), Route), s
+    if "why" in text:  # a why question gets breakdowns of its own metric
+        metric = "revenue" if "revenue" in text else "gross_margin"
+        assert all(router.route(s).params.get("metric") == metric for s in suggestions)
+        assert any(router.route(s).params.get("by") for s in suggestions)

@@ -63,10 +63,9 @@ class BuiltinBackend:
         text = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         route = self.router.route(text)
         if route is None:
-            from .builtin import help_text
+            from .builtin import help_reply
 
-            for chunk in chunks(help_text()):
-                yield TextDelta(chunk)
+            yield Clarify(*help_reply(self.router, text))
         elif hasattr(route, "question"):  # Clarification(question, suggestions)
             yield Clarify(str(route.question), [str(s) for s in (getattr(route, "suggestions", None) or [])])
         else:
@@ -90,8 +89,11 @@ def _after_tool(msg: dict[str, Any]) -> str:
     m = err.get("message") or "unknown error"
     if err.get("code") == "rate_limited":
         return f"\n\nI did not run that: you have made too many tool calls for now. {m[0].upper()}{m[1:]}."
-    if err.get("code") == "sql_refused":
-        return f"\n\nPenny only runs read-only queries, so I did not run that: {m}"
+    if err.get("code") == "sql_refused":  # the tool card under the answer holds the whole message
+        if "statements are not allowed" in m:
+            return f"\n\nPenny only runs read-only queries, so I did not run that ({m.split(' (')[0].split(';')[0]})."
+        why = m.split("; ")[0]
+        return f"\n\nI did not run that query: {why}. Write a single SELECT (or WITH ... SELECT)."
     return f"\n\n{_DOING.get(tool, 'That')} did not work: {m}"
 
 

@@ -6,7 +6,7 @@ a department or region as the unit, any catalog metric sliced by period, grain, 
 filters, explicit dates and comparisons), tolerates typos (difflib against its own vocabulary),
 number words and abbreviations. When a request names something it knows but not enough to act on
 ("revenue", "top 10", two dashboards at once) it returns a `Clarification` with clickable requests;
-anything else gets None, and the turn replies with `help_text()`.
+anything else gets None, and the turn replies with `help_reply()`: a sentence and requests to click.
 
 Measured on tests/eval/requests.jsonl (bench/bench_router.py): see tests/eval/README.md.
 
@@ -635,14 +635,32 @@ class BuiltinRouter:
         return None
 
 
-def help_text() -> str:
-    return (
-        "I can't answer that one yet. Here is what I can do today:\n\n"
-        "- **Company KPIs** for this month, quarter or year (MTD/QTD/YTD), for the whole company or one "
-        "department or region: *\"Show me company KPIs for this month\"*, *\"KPIs for EMEA this quarter\"*\n"
-        "- **Dashboards**: *company health*, *sales funnel*, *ops incidents*, *finance snapshot*: "
-        "*\"open the sales funnel dashboard\"*\n"
-        "- **Any metric**, sliced: *\"revenue by month this year\"*, *\"churn by region last quarter\"*, "
-        "*\"top 10 customers by ARR\"*, *\"MRR trend last 6 months\"*\n"
-        "- **What data there is**: *\"what data do you have?\"*; and paste a SQL query to run it\n"
-    )
+_GREETING = re.compile(r"^\W*(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening)|yo)\b(?:\W+\w+){0,5}\W*$"
+                       r"|how(?: is|'s|s) it going", re.I)
+_THANKS = re.compile(r"\b(?:thanks|thank you|thx|cheers|perfect|great|awesome)\b", re.I)
+_WHY = re.compile(r"^\W*why\b", re.I)
+EXAMPLES = ("Show me company KPIs for this month", "revenue by month this year", "open the sales funnel dashboard",
+            "what data do you have?")
+
+
+def help_reply(router: "BuiltinRouter", text: str) -> tuple[str, list[str]]:
+    """What the built-in answers when it will not act: one short sentence for the kind of message, and requests
+    the person can click (the sidebar shows them as buttons)."""
+    t = _normalize(text)
+    if _WHY.search(text):
+        found = [(len(p), name) for p, name in router._vocab().items()
+                 if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", t)]
+        if found:
+            from ..data.catalog import METRICS
+
+            m = METRICS[max(found)[1]]
+            label = m.label.lower()
+            dims = [d for d in m.dimensions if d != "customer"][:2]
+            return (f"The numbers cannot say why on their own, but these show where {label} moved:",
+                    [f"{label} by {d} this month vs last month" for d in dims] + [f"{label} by week last 90 days"])
+    if _GREETING.search(text.strip()):
+        return "Hello! Ask me about the company's numbers, for example:", list(EXAMPLES[:3])
+    if _THANKS.search(text) and len(t.split()) <= 6:
+        return "Glad it helped. Anything else?", list(EXAMPLES[1:3])
+    return "I can't answer that one yet. Try one of these, or paste a SQL query:", list(EXAMPLES)
+
