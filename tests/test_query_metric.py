@@ -288,3 +288,15 @@ def test_calls_that_resolve_alike_give_the_same_answer(ctx):
     assert not same({"metric": "revenue", "period": "previous month"},
                     {"metric": "revenue", "period": "previous month", "grain": "week"})
     assert not same({"metric": "arr", "top": 5}, {"metric": "arr", "by": "customer", "top": 6})
+
+
+def test_a_breakdowns_change_column_reads_as_a_signed_percent(ctx):
+    res = run(ctx, metric="revenue", period="QTD", by="region")
+    table = next(a for a in res.artifacts if a.type == "table").spec
+    col = next(c for c in table["columns"] if c["key"] == "change_pct")
+    assert col["label"] == "Change" and col["format"] == "change_1"
+    html = to_html({"type": "table", "title": table["title"], "spec": table})
+    for row in table["rows"]:
+        pct = row["change_pct"]
+        arrow = "▲" if pct > 0 else "▼" if pct < 0 else "■"
+        assert f"{arrow} {abs(pct):.1f}%" in html

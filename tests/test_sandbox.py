@@ -226,3 +226,14 @@ def test_tool_progress_events_through_the_chat_service(tmp_path, config, warehou
     from penny_jupyter.protocol import ToolProgressEvent
 
     ToolProgressEvent.model_validate(prog[0])
+
+
+def test_a_table_shown_without_a_title_is_named_by_its_columns_once(sctx):
+    from penny_jupyter.artifacts.html import to_html
+
+    r = run(sctx, "import pandas as pd\npenny.show(pd.DataFrame({'month': ['2026-01'], 'net_new_mrr': [1.0], "
+                  "'rolling_3m': [2.0]}))")
+    table = r.artifacts[0]
+    assert table.title == table.spec["title"] == "net_new_mrr, rolling_3m by month"
+    html = to_html({"type": "table", "title": table.title, "spec": table.spec})
+    assert html.count(table.title) == 1, "the title is said once, not 'Table / Table'"

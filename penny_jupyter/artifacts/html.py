@@ -115,7 +115,9 @@ def to_html(artifact: dict) -> str:
                 parts.append(_html_table(head, rows))
         elif t == "table":
             head, rows = _table_cells(w)
-            parts.append(f"<h4>{_e(w.get('title'))}</h4>" + _html_table(head, rows))
+            # a table artifact's own title is the <h3> already: not said twice
+            sub = "" if w.get("title") in (None, title) else f"<h4>{_e(w.get('title'))}</h4>"
+            parts.append(sub + _html_table(head, rows))
         elif t == "gauge":
             val = w.get("formatted") or format_number(w.get("value"))
             parts.append(f"<p><strong>{_e(w.get('title'))}</strong>: {_e(val)}</p>")

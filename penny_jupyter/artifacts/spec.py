@@ -184,6 +184,8 @@ def format_number(value: Any, fmt: str = "text") -> str:
         return f"{sign}${v:,.0f}"
     if kind == "percent":
         return f"{value * 100:.{decimals}f}%"
+    if kind == "change":  # a change already in percent: 2.85 -> "▲ 2.9%"
+        return f"{'▲' if value > 0 else '▼' if value < 0 else '■'} {abs(value):.{decimals}f}%"
     if kind == "hours":
         return f"{value:,.{decimals}f} h"
     if kind in ("integer", "count"):

@@ -87,6 +87,14 @@ def _fmt(dtype) -> str:
     return "text"
 
 
+def _title_of(columns: list[dict]) -> str:
+    """A title from the columns when the code gave none: "net_new_mrr, rolling_3m by month"."""
+    labels = [c["label"] for c in columns]
+    if len(labels) >= 2:
+        return f"{', '.join(labels[1:3])}{', …' if len(labels) > 3 else ''} by {labels[0]}"
+    return labels[0] if labels else "Table"
+
+
 def show(df, title: str | None = None) -> None:
     """Show a pandas DataFrame (or anything DataFrame() accepts) as a table artifact."""
     import pandas as pd
@@ -106,7 +114,7 @@ def show(df, title: str | None = None) -> None:
         keys.append(k)
     columns = [{"key": k, "label": str(c), "format": _fmt(t)} for k, c, t in zip(keys, part.columns, part.dtypes)]
     rows = [dict(zip(keys, (_plain(v) for v in r))) for r in part.itertuples(index=False, name=None)]
-    _write("table", {"title": title or "Table", "columns": columns, "rows": rows, "truncated": truncated,
+    _write("table", {"title": title or _title_of(columns), "columns": columns, "rows": rows, "truncated": truncated,
                      "total_rows": int(len(df))})
 
 

@@ -126,7 +126,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
         cols = [{"key": by, "label": by.title(), "format": "text"}, {"key": "value", "label": m.label, "format": fmt}]
         if res.compare:
             cols += [{"key": "previous", "label": f"{m.label} ({period.comparison})", "format": fmt},
-                     {"key": "change_pct", "label": "Change %", "format": "number"}]
+                     {"key": "change_pct", "label": "Change", "format": "change_1"}]
         if m.kind != "ratio":
             cols.append({"key": "share", "label": "Share of total", "format": "percent_1"})
         table = {"title": head, "columns": cols, "rows": rows}

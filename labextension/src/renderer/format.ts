@@ -40,6 +40,10 @@ export function formatNumber(value: unknown, fmt = 'text'): string {
   if (kind === 'percent') {
     return `${(value * 100).toFixed(decimals)}%`;
   }
+  if (kind === 'change') {
+    // a change already in percent: 2.85 -> "▲ 2.9%"
+    return `${value > 0 ? '▲' : value < 0 ? '▼' : '■'} ${Math.abs(value).toFixed(decimals)}%`;
+  }
   if (kind === 'hours') {
     return `${grouped(value, decimals)} h`;
   }
