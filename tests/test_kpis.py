@@ -148,3 +148,15 @@ def test_periods_clip_and_shift():
     assert tuple(resolve_period("YTD", d(2024, 2, 29))) == (d(2024, 1, 1), d(2024, 2, 29), d(2023, 1, 1), d(2023, 2, 28))
     with pytest.raises(InvalidParams):
         resolve_period("WTD", d(2026, 1, 1))
+
+
+def test_a_change_between_small_counts_says_it_rests_on_little_data(ctx):
+    from penny_jupyter.tools.kpis import few
+
+    res = GET_COMPANY_KPIS.run(ctx, KpiParams(period="MTD"))
+    noted = [m for m in res.data["metrics"] if few(m["unit"], m["value"], m["previous"])]
+    assert noted, "the test company has small counts this month (new customers, incidents)"
+    for m in res.data["metrics"]:
+        line = next(li for li in res.text.splitlines() if f"**{m['label']}**" in li)
+        assert ("too few to read much into" in line) == (m in noted), line
+    assert few("count", 7, 1) and not few("count", 120, 95) and not few("currency", 7, 1)

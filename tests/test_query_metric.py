@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from data_fixtures import AS_OF, config, ctx, data_dir, warehouses  # noqa: E402,F401
 
 from penny_jupyter.artifacts.html import to_html, to_text  # noqa: E402
-from penny_jupyter.artifacts.spec import TableWidget, validate_dashboard  # noqa: E402
+from penny_jupyter.artifacts.spec import TableWidget, format_number, validate_dashboard  # noqa: E402
 from penny_jupyter.data import catalog  # noqa: E402
 from penny_jupyter.data.periods import parse_period, year_earlier  # noqa: E402
 from penny_jupyter.errors import InvalidParams  # noqa: E402
@@ -300,3 +300,16 @@ def test_a_breakdowns_change_column_reads_as_a_signed_percent(ctx):
         pct = row["change_pct"]
         arrow = "▲" if pct > 0 else "▼" if pct < 0 else "■"
         assert f"{arrow} {abs(pct):.1f}%" in html
+
+
+def test_a_partial_last_month_is_marked_and_kept_out_of_highest_and_lowest(ctx):
+    """On Nov 20, "revenue by month this year" ends with 20 days of November: not the lowest month."""
+    res = run(ctx, metric="revenue", period="YTD", grain="month")
+    assert res.data["partial_days"] == AS_OF.day
+    months = {r["period"]: r["value"] for r in res.data["rows"]}
+    full = {k: v for k, v in months.items() if not k.startswith(f"{AS_OF:%Y-%m}")}
+    assert f"{AS_OF:%B %Y} so far is {AS_OF.day} days of data: partial" in res.text
+    lowest = min(full, key=full.get)
+    assert f"lowest {format_number(full[lowest], 'currency')} ({lowest[:10]})" in res.text
+    # a balance (MRR at a day's end) is whole on any day: never partial
+    assert run(ctx, metric="mrr", period="YTD", grain="month").data["partial_days"] == 0

@@ -36,7 +36,17 @@ def summary_line(mv: MetricValue, period: Period) -> str:
         return f"- **{d['label']}** {d['formatted']} (no comparison: nothing in {period.comparison})"
     if d["change_pct"] is None and mv.metric.unit != "percent":
         return f"- **{d['label']}** {d['formatted']}, vs {d['formatted_previous']} in {period.comparison}"
-    return f"- **{d['label']}** {d['formatted']}, {d['formatted_change']} vs {period.comparison}"
+    line = f"- **{d['label']}** {d['formatted']}, {d['formatted_change']} vs {period.comparison}"
+    if few(mv.metric.unit, d["value"], d["previous"]):
+        line += f" (from {d['formatted_previous']}: too few to read much into)"
+    return line
+
+
+FEW = 10  # counts below this on either side make a percentage change mostly noise (7 vs 1 is "▲ 600%")
+
+
+def few(unit: str, value: float | None, previous: float | None) -> bool:
+    return unit == "count" and value is not None and previous is not None and min(value, previous) < FEW
 
 
 def run(ctx: ToolContext, params: KpiParams) -> ToolResult:

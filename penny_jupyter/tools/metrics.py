@@ -116,6 +116,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
         "compare": p.compare, "comparison_start": period.prev_start if res.compare else None,
         "comparison_end": period.prev_end if res.compare else None, "comparison": period.comparison,
         "total": res.total, "previous": res.previous, "change": res.change, "change_pct": res.change_pct,
+        "partial_days": partial_days(m, res.buckets[-1], grain, period.end) if grain and res.buckets else 0,
     }
     series_rows = [{"period": b, **({by: k} if by else {}), "value": v}
                    for k, vals in res.series.items() for b, v in zip(res.buckets, vals)]
@@ -213,11 +214,42 @@ def _summary(res: slicing.MetricSlice, filters: dict[str, str]) -> str:
             lines.append(f"- showing the top {len(res.groups)} of {res.group_count}")
     if res.grain and res.buckets and not res.by:
         vals = [(b, v) for b, v in zip(res.buckets, res.series.get(None, [])) if v is not None]
-        if vals:
-            hi, lo = max(vals, key=lambda bv: bv[1]), min(vals, key=lambda bv: bv[1])
+        days = partial_days(m, res.buckets[-1], res.grain, p.end)
+        full = [bv for bv in vals if not (days and bv[0] == res.buckets[-1])]
+        if full:
+            hi, lo = max(full, key=lambda bv: bv[1]), min(full, key=lambda bv: bv[1])
             lines.append(f"- by {res.grain}: highest {format_number(hi[1], f)} ({hi[0]:%Y-%m-%d}), "
                          f"lowest {format_number(lo[1], f)} ({lo[0]:%Y-%m-%d}), {len(res.buckets)} {res.grain}s")
+        if days:
+            lines.append(f"- {_bucket_name(res.buckets[-1], res.grain)} so far is {days} day{'s' if days > 1 else ''} "
+                         "of data: partial, so it is left out of highest and lowest")
     return "\n".join(lines)
+
+
+def _bucket_end(start: dt.date, grain: str) -> dt.date:
+    if grain == "day":
+        return start
+    if grain == "week":
+        return start + dt.timedelta(days=6)
+    months = 3 if grain == "quarter" else 1
+    y, mth = divmod(start.month - 1 + months, 12)
+    return dt.date(start.year + y, mth + 1, 1) - dt.timedelta(days=1)
+
+
+def partial_days(m: catalog.Metric, bucket: dt.date, grain: str, end: dt.date) -> int:
+    """Days of data in a last bucket the period cuts short (a month of 1 day draws as a cliff), else 0. A balance
+    (MRR at the end of the day) is whole on any day, so never partial."""
+    if m.kind == "balance" or grain == "day" or end >= _bucket_end(bucket, grain):
+        return 0
+    return (end - bucket).days + 1
+
+
+def _bucket_name(start: dt.date, grain: str) -> str:
+    if grain == "month":
+        return f"{start:%B %Y}"
+    if grain == "quarter":
+        return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return f"the {grain} of {start:%b %-d}"
 
 
 def _change(v: float | None, prev: float | None, m: catalog.Metric) -> str:
