@@ -118,7 +118,8 @@ def test_monthly_revenue_ytd_is_a_line_chart_and_table(ctx):
     chart = res.artifacts[0].spec
     assert chart["kind"] == "line" and chart["figure"]["layout"]["template"] is not None
     assert len(res.data["rows"]) == 11 and res.row_count == 11
-    assert chart["figure"]["data"][0]["y"] == [r["value"] for r in res.data["rows"]]
+    whole, so_far = chart["figure"]["data"]  # November is partial on the 18th: its own dotted segment
+    assert whole["y"] + so_far["y"][-1:] == [r["value"] for r in res.data["rows"]]
     assert "Revenue" in res.text and "$" in res.text and "vs the same days last year" in res.text
     _check_artifacts(res)
 
@@ -313,3 +314,12 @@ def test_a_partial_last_month_is_marked_and_kept_out_of_highest_and_lowest(ctx):
     assert f"lowest {format_number(full[lowest], 'currency')} ({lowest[:10]})" in res.text
     # a balance (MRR at a day's end) is whole on any day: never partial
     assert run(ctx, metric="mrr", period="YTD", grain="month").data["partial_days"] == 0
+
+
+def test_a_partial_last_month_draws_as_a_dotted_segment_of_its_own(ctx):
+    res = run(ctx, metric="revenue", period="YTD", grain="month")
+    traces = next(a for a in res.artifacts if a.type == "chart").spec["figure"]["data"]
+    whole, so_far = traces
+    assert so_far["name"] == f"so far ({AS_OF.day} days)" and so_far["line"]["dash"] == "dot"
+    assert whole["x"][-1] == so_far["x"][0] and so_far["x"][-1].startswith(f"{AS_OF:%Y-%m}")
+    assert len(whole["x"]) == len(res.data["rows"]) - 1

@@ -146,7 +146,8 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
         rows = series_rows
         table = {"title": head, "columns": [{"key": "period", "label": grain.title(), "format": "date"},
                                             {"key": "value", "label": m.label, "format": fmt}], "rows": rows}
-        artifacts.append(ArtifactDraft("chart", head, jsonable(_chart("line", head, _lines(res), m)), source))
+        artifacts.append(ArtifactDraft("chart", head, jsonable(_chart("line", head, _lines(res, data["partial_days"]),
+                                                                            m)), source))
         artifacts.append(ArtifactDraft("table", head, jsonable(table), source))
         data["rows"] = rows
     return ToolResult(text=text, data=jsonable(data), artifacts=artifacts, row_count=len(rows))
@@ -177,10 +178,18 @@ def _share(v: float | None, total: float | None, m: catalog.Metric) -> float | N
     return None if m.kind == "ratio" or v is None or not total else v / total
 
 
-def _lines(res: slicing.MetricSlice) -> list[dict[str, Any]]:
+def _lines(res: slicing.MetricSlice, partial_days: int = 0) -> list[dict[str, Any]]:
+    """One line per series. A partial last bucket is its own dotted segment ("so far"), so a month of a few days
+    does not draw as a cliff in the line of whole months."""
     x = [b.isoformat() for b in res.buckets]
-    return [{"type": "scatter", "mode": "lines+markers", "name": k if k is not None else res.metric.label,
-             "x": x, "y": list(vals)} for k, vals in res.series.items()]
+    lines = [{"type": "scatter", "mode": "lines+markers", "name": k if k is not None else res.metric.label,
+              "x": x, "y": list(vals)} for k, vals in res.series.items()]
+    if partial_days and len(lines) == 1 and len(x) >= 2:
+        whole = lines[0]
+        lines = [{**whole, "x": x[:-1], "y": whole["y"][:-1]},
+                 {"type": "scatter", "mode": "lines+markers", "name": f"so far ({partial_days} days)",
+                  "x": x[-2:], "y": whole["y"][-2:], "line": {"dash": "dot"}, "marker": {"symbol": "circle-open"}}]
+    return lines
 
 
 def _chart(kind: str, title: str, traces: list[dict[str, Any]], m: catalog.Metric) -> dict[str, Any]:
