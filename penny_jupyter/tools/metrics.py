@@ -106,7 +106,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
     fmt = m.format
     text = _summary(res, filters)
     scope = "".join(f" · {v}" for v in filters.values())
-    head = f"{m.label}{' by ' + by if by else ''}{scope} · {period.label}"
+    head = f"{m.label} by {by or grain}{scope} · {period.label}" if (by or grain) else f"{m.label}{scope} · {period.label}"
     params = p.model_dump(mode="json", exclude_none=True)
     source = {"tool": "query_metric", "params": params}
     artifacts: list[ArtifactDraft] = []
