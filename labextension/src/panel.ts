@@ -295,7 +295,9 @@ export class PennyPanel extends Widget {
       : 'Ctrl+Enter to send';
     this._hint.hidden = disabled;
     const busy = this.thread.busy;
+    // Stop takes Send's place while an answer streams: the input keeps its width.
     this._stop.hidden = !busy;
+    this._send.hidden = busy;
     this.node.dataset.busy = String(busy);
     for (const b of this.node.querySelectorAll<HTMLButtonElement>('.penny-example, .penny-suggestion')) {
       b.disabled = disabled;

@@ -270,11 +270,13 @@ def test_stop_ends_the_turn(page: Page, penny):
         box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
         const stop = document.querySelector('.penny-stop');
         if (stop.hidden) throw new Error('Stop is not offered while the answer runs');
+        if (!document.querySelector('.penny-send').hidden) throw new Error('Stop takes the place of Send');
         stop.click();
     }""", KPIS)
     answer = page.locator(".penny-message-assistant").last
     expect(answer).to_have_attribute("data-status", re.compile("cancelled|complete"), timeout=60_000)
     expect(stop).to_be_hidden()
+    expect(page.locator(".penny-send")).to_be_visible()
     expect(page.locator(".penny-typing")).to_have_count(0)
     box = page.locator(".penny-input")
     expect(box).to_be_enabled()
