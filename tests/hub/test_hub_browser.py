@@ -92,17 +92,17 @@ def test_a_team_shares_one_penny_and_another_company_sees_nothing(browser, hub):
     # Every Penny call of alice's page went to the service, none to her own server.
     assert alice.penny_urls and all("/services/penny/" in u for u in alice.penny_urls
                                     if "/penny/api/location" not in u), alice.penny_urls
-    # Insert into notebook: alice's own kernel shows it through the service; the widget's Refresh makes v2 there.
+    # Insert into notebook: alice's own kernel shows it through the service; the output's Refresh makes v2 there.
     card.locator('[data-action="insert"]').click()
     notebook = page.locator(".jp-NotebookPanel:visible")
     expect(notebook).to_have_count(1, timeout=60_000)
     cell = notebook.locator(".jp-CodeCell").filter(has_text=f"%penny show {aid}")
     expect(cell.locator(".jp-InputArea-prompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=120_000)
-    widget = cell.locator(".jp-OutputArea .penny-widget")
-    expect(widget.locator(".penny-metric").nth(3)).to_be_visible(timeout=60_000)
-    expect(widget.locator(".penny-widget-version")).to_have_text("v1")
-    widget.locator(".penny-widget-refresh").click()
-    expect(widget.locator(".penny-widget-version")).to_have_text("v2", timeout=60_000)
+    output = cell.locator(".jp-OutputArea .penny-output")
+    expect(output.locator(".penny-metric").nth(3)).to_be_visible(timeout=60_000)
+    expect(output.locator(".penny-output-version")).to_have_text("v1")
+    output.locator(".penny-output-refresh").click()
+    expect(output.locator(".penny-output-version")).to_have_text("v2", timeout=60_000)
     assert alice.fetch(f"artifacts/{aid}")["body"]["version"] == 2
     page.screenshot(path=str(SCREENSHOTS / "hub-alice-notebook.png"))
 
