@@ -11,22 +11,15 @@ Penny p50 against the target, with its ratio to the baseline.
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))
+from _lab import lab_page  # noqa: E402
 from _report import report  # noqa: E402
 
-from tests.live_server import LiveServer  # noqa: E402
-
-CHROMIUM = os.environ.get("PENNY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 WARM = 7
 TARGET_MS = 1500.0
 CALLS = [("get_company_kpis", {"period": "MTD"}), ("load_dashboard", {"slug": "company-health"}),
@@ -67,50 +60,23 @@ def notebook(outputs: list[dict]) -> dict:
 def main() -> None:
     import nbformat
     from nbformat.sign import NotebookNotary
-    from playwright.sync_api import sync_playwright
-
     from penny_jupyter.artifacts.bundle import mime_bundle
 
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, lab_page(Path(d)) as (server, page, errors):
         root = Path(d)
-        app_settings = root / "app-settings"
-        app_settings.mkdir()
-        (app_settings / "overrides.json").write_text(json.dumps(
-            {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
-        server = LiveServer(root=root, data_dir=root / "penny-data", app="lab", extra_args=[
-            "--PennyConfig.demo_scale=0.2", "--ServerApp.password=",
-            f"--LabApp.app_settings_dir={app_settings}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-            f"--LabApp.user_settings_dir={root / 'user-settings'}"])
-        server.start(timeout=120)
-        try:
-            arts = [server.request("POST", f"penny/api/tools/{tool}/execute", {"params": params}, timeout=600)
-                    ["artifacts"][0] for tool, params in CALLS]
-            bundles = [mime_bundle(a) for a in arts]
-            notary = NotebookNotary()
-            for name, outs in (("penny.ipynb", bundles),
-                               ("baseline.ipynb", [{"text/html": b["text/html"]} for b in bundles])):
-                nb = nbformat.from_dict(notebook(outs))
-                notary.sign(nb)
-                nbformat.write(nb, root / name)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 900})
-                    errors: list[str] = []
-                    page.on("pageerror", lambda e: errors.append(str(e)))
-                    page.goto(f"{server.url}lab?reset&token={server.token}")
-                    page.wait_for_selector("#jp-main-statusbar", timeout=120_000)
-                    page.wait_for_function("() => !!window.jupyterapp && !!window.PennyJupyter", timeout=60_000)
-                    page.wait_for_timeout(500)
-                    times = {}
-                    for name, selector in (("baseline.ipynb", HTML), ("penny.ipynb", PENNY)):
-                        cold = page.evaluate(OPEN_JS, [name, selector, len(CALLS)])
-                        warm = [page.evaluate(OPEN_JS, [name, selector, len(CALLS)]) for _ in range(WARM)]
-                        times[name] = (cold, warm)
-                finally:
-                    browser.close()
-        finally:
-            server.stop()
+        arts = [server.request("POST", f"penny/api/tools/{tool}/execute", {"params": params}, timeout=600)
+                ["artifacts"][0] for tool, params in CALLS]
+        bundles = [mime_bundle(a) for a in arts]
+        notary = NotebookNotary()
+        for name, outs in (("penny.ipynb", bundles), ("baseline.ipynb", [{"text/html": b["text/html"]} for b in bundles])):
+            nb = nbformat.from_dict(notebook(outs))
+            notary.sign(nb)
+            nbformat.write(nb, root / name)
+        times = {}
+        for name, selector in (("baseline.ipynb", HTML), ("penny.ipynb", PENNY)):
+            cold = page.evaluate(OPEN_JS, [name, selector, len(CALLS)])
+            warm = [page.evaluate(OPEN_JS, [name, selector, len(CALLS)]) for _ in range(WARM)]
+            times[name] = (cold, warm)
     (pcold, pwarm), (bcold, bwarm) = times["penny.ipynb"], times["baseline.ipynb"]
     print(f"penny ms: cold {pcold:.0f}, warm {', '.join(f'{w:.0f}' for w in pwarm)}", file=sys.stderr)
     print(f"html-only ms: cold {bcold:.0f}, warm {', '.join(f'{w:.0f}' for w in bwarm)}", file=sys.stderr)

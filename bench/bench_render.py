@@ -9,22 +9,15 @@ chunk not loaded yet on this page) then 20 warm renders; PASS is judged on the w
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent))
+from _lab import lab_page  # noqa: E402
 from _report import report  # noqa: E402
 
-from tests.live_server import LiveServer  # noqa: E402
-
-CHROMIUM = os.environ.get("PENNY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 WARM = 20
 WIDTH = 900
 TARGET_MS = 150.0
@@ -45,43 +38,13 @@ RENDER_JS = """async ([artifact, width]) => {
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as d:
-        root = Path(d)
-        app_settings = root / "app-settings"
-        app_settings.mkdir()
-        # JupyterLab reads overrides.json from app_settings_dir only; without it a news toast covers the page.
-        (app_settings / "overrides.json").write_text(json.dumps(
-            {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
-        server = LiveServer(root=root, data_dir=root / "penny-data", app="lab", extra_args=[
-            "--PennyConfig.demo_scale=0.2", "--ServerApp.password=",
-            f"--LabApp.app_settings_dir={app_settings}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-            f"--LabApp.user_settings_dir={root / 'user-settings'}"])
-        server.start(timeout=120)
-        try:
-            result = server.request("POST", "penny/api/tools/load_dashboard/execute",
-                                    {"params": {"slug": "company-health"}}, timeout=600)
-            artifact = next(a for a in result["artifacts"] if a.get("type") == "dashboard")
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 900})
-                    errors: list[str] = []
-                    page.on("pageerror", lambda e: errors.append(str(e)))
-                    page.goto(f"{server.url}lab?reset&token={server.token}")
-                    page.wait_for_selector("#jp-main-statusbar", timeout=120_000)
-                    page.wait_for_function("() => !!(window.PennyJupyter && window.PennyJupyter.renderArtifact)",
-                                           timeout=60_000)
-                    page.wait_for_timeout(500)  # let the shell finish its own first layout
-                    base = artifact["id"]
-                    cold = page.evaluate(RENDER_JS, [{**artifact, "id": f"{base}-cold"}, WIDTH])
-                    warm = [page.evaluate(RENDER_JS, [{**artifact, "id": f"{base}-warm-{i}"}, WIDTH])
-                            for i in range(WARM)]
-                finally:
-                    browser.close()
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory() as d, lab_page(Path(d)) as (server, page, errors):
+        result = server.request("POST", "penny/api/tools/load_dashboard/execute",
+                                {"params": {"slug": "company-health"}}, timeout=600)
+        artifact = next(a for a in result["artifacts"] if a.get("type") == "dashboard")
+        base = artifact["id"]
+        cold = page.evaluate(RENDER_JS, [{**artifact, "id": f"{base}-cold"}, WIDTH])
+        warm = [page.evaluate(RENDER_JS, [{**artifact, "id": f"{base}-warm-{i}"}, WIDTH]) for i in range(WARM)]
     if errors:
         print(f"page errors: {errors}", file=sys.stderr)
     p50 = statistics.median(warm)

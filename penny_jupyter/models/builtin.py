@@ -529,12 +529,17 @@ class BuiltinRouter:
             out.append(w)
         return " " + " ".join(out) + " ", fixed
 
+    def metric_in(self, t: str) -> tuple[str, str] | None:
+        """The longest metric phrase in the normalized text `t`, and its metric: ("gross margin", "gross_margin")."""
+        found = [(len(p), p, name) for p, name in self._vocab().items()
+                 if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", t)]
+        return max(found)[1:] if found else None
+
     def _metric_ask(self, t: str, dates: dict[str, str], compare: str | None) -> _MetricAsk | None:
-        vocab = self._vocab()
-        found = [(len(p), p, name) for p, name in vocab.items() if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", t)]
-        if not found:
+        hit = self.metric_in(t)
+        if hit is None:
             return None
-        _, phrase, metric = max(found)
+        phrase, metric = hit
         rest = re.sub(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", " ", t, count=1)
         allowed = self._dims_map().get(metric, ())
         params: dict[str, Any] = {"metric": metric}
@@ -648,12 +653,11 @@ def help_reply(router: "BuiltinRouter", text: str) -> tuple[str, list[str]]:
     the person can click (the sidebar shows them as buttons)."""
     t = _normalize(text)
     if _WHY.search(text):
-        found = [(len(p), name) for p, name in router._vocab().items()
-                 if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", t)]
-        if found:
+        hit = router.metric_in(t)
+        if hit:
             from ..data.catalog import METRICS
 
-            m = METRICS[max(found)[1]]
+            m = METRICS[hit[1]]
             label = m.label.lower()
             dims = [d for d in m.dimensions if d != "customer"][:2]
             return (f"The numbers cannot say why on their own, but these show where {label} moved:",

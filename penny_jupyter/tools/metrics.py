@@ -104,7 +104,8 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
     if filters and by and not res.groups or filters and not by and _empty(res):
         _explain_empty_filter(cur, m, filters)
     fmt = m.format
-    text = _summary(res, filters)
+    partial = partial_days(m, res.buckets[-1], grain, period.end) if grain and res.buckets else 0
+    text = _summary(res, filters, partial)
     scope = "".join(f" · {v}" for v in filters.values())
     head = f"{m.label} by {by or grain}{scope} · {period.label}" if (by or grain) else f"{m.label}{scope} · {period.label}"
     params = p.model_dump(mode="json", exclude_none=True)
@@ -116,7 +117,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
         "compare": p.compare, "comparison_start": period.prev_start if res.compare else None,
         "comparison_end": period.prev_end if res.compare else None, "comparison": period.comparison,
         "total": res.total, "previous": res.previous, "change": res.change, "change_pct": res.change_pct,
-        "partial_days": partial_days(m, res.buckets[-1], grain, period.end) if grain and res.buckets else 0,
+        "partial_days": partial,
     }
     series_rows = [{"period": b, **({by: k} if by else {}), "value": v}
                    for k, vals in res.series.items() for b, v in zip(res.buckets, vals)]
@@ -146,7 +147,7 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
         rows = series_rows
         table = {"title": head, "columns": [{"key": "period", "label": grain.title(), "format": "date"},
                                             {"key": "value", "label": m.label, "format": fmt}], "rows": rows}
-        artifacts.append(ArtifactDraft("chart", head, jsonable(_chart("line", head, _lines(res, data["partial_days"]),
+        artifacts.append(ArtifactDraft("chart", head, jsonable(_chart("line", head, _lines(res, partial),
                                                                             m)), source))
         artifacts.append(ArtifactDraft("table", head, jsonable(table), source))
         data["rows"] = rows
@@ -204,7 +205,7 @@ def _chart(kind: str, title: str, traces: list[dict[str, Any]], m: catalog.Metri
     return {"kind": kind, "title": title, "figure": {"data": traces, "layout": layout}}
 
 
-def _summary(res: slicing.MetricSlice, filters: dict[str, str]) -> str:
+def _summary(res: slicing.MetricSlice, filters: dict[str, str], days: int = 0) -> str:
     m, p = res.metric, res.period
     f = m.format
     scope = (" for " + ", ".join(f"{k} {v}" for k, v in filters.items())) if filters else ""
@@ -223,7 +224,6 @@ def _summary(res: slicing.MetricSlice, filters: dict[str, str]) -> str:
             lines.append(f"- showing the top {len(res.groups)} of {res.group_count}")
     if res.grain and res.buckets and not res.by:
         vals = [(b, v) for b, v in zip(res.buckets, res.series.get(None, [])) if v is not None]
-        days = partial_days(m, res.buckets[-1], res.grain, p.end)
         full = [bv for bv in vals if not (days and bv[0] == res.buckets[-1])]
         if full:
             hi, lo = max(full, key=lambda bv: bv[1]), min(full, key=lambda bv: bv[1])
