@@ -59,7 +59,9 @@ export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWi
       Plotly.purge(plot);
       return;
     }
-    lastWidth = plot.clientWidth;
+    // The width plotly drew at, not the div's: a chart drawn before its tab was laid out (Fullscreen)
+    // is drawn narrow, and the observer's first report must redraw it at the real width.
+    lastWidth = Math.round((plot as any)._fullLayout?.width ?? 0);
     if (typeof ResizeObserver === 'function') {
       // plotly's `responsive` follows the window; a sidebar or cell resizes without one.
       observer = new ResizeObserver(entries => {

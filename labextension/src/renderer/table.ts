@@ -1,6 +1,8 @@
 /**
  * Sortable tables: a header button per column toggles ascending/descending (aria-sort on the th);
  * numbers sort numerically and right-align, empty cells sort last. Compact views show 5 rows.
+ * A table wider than its card turns each row into label/value lines (`penny-mod-stacked`), so a
+ * narrow sidebar never cuts a value to "$2"; what still overflows scrolls behind an edge shadow.
  */
 
 import { card, el, str } from './dom';
@@ -98,7 +100,11 @@ export function renderTable(w: any, ctx: IWidgetContext, title?: string): IWidge
           'tr',
           {},
           ...cols.map(c =>
-            el('td', { className: isNumericFormat(c.format) ? 'penny-num' : '', text: formatNumber(r[c.key], c.format) })
+            el('td', {
+              className: isNumericFormat(c.format) ? 'penny-num' : '',
+              text: formatNumber(r[c.key], c.format),
+              attrs: { 'data-label': c.label }
+            })
           )
         )
       )
@@ -113,7 +119,47 @@ export function renderTable(w: any, ctx: IWidgetContext, title?: string): IWidge
 
   const caption = title ?? str(w.title);
   const table = el('table', {}, el('thead', {}, el('tr', {}, ...headers)), tbody);
-  const node = card('table', caption || null, el('div', 'penny-table-scroll', table), more);
+  const scroll = el('div', 'penny-table-scroll', table);
+  const frame = el('div', 'penny-table-frame', scroll);
+  const node = card('table', caption || null, frame, more);
   node.classList.add('penny-table');
-  return { node };
+  const observer = fitToWidth(node, table, scroll, frame, cols.length);
+  return { node, dispose: () => observer?.disconnect() };
+}
+
+/**
+ * Stack the rows when the table's own width (measured unstacked, so the choice does not flicker)
+ * is more than its card has; mark the edges that hide content so the shadow says "scrolls".
+ */
+function fitToWidth(
+  node: HTMLElement,
+  table: HTMLElement,
+  scroll: HTMLElement,
+  frame: HTMLElement,
+  columns: number
+): ResizeObserver | null {
+  let natural = 0;
+  const edges = () => {
+    const hidden = scroll.scrollWidth - scroll.clientWidth;
+    frame.classList.toggle('penny-mod-more-left', hidden > 1 && scroll.scrollLeft > 1);
+    frame.classList.toggle('penny-mod-more-right', hidden > 1 && scroll.scrollLeft < hidden - 1);
+  };
+  const fit = () => {
+    const width = scroll.clientWidth;
+    if (!width) {
+      return; // not laid out (a hidden tab): wait for a size
+    }
+    if (!node.classList.contains('penny-mod-stacked')) {
+      natural = table.scrollWidth;
+    }
+    node.classList.toggle('penny-mod-stacked', columns > 1 && natural > width + 1);
+    edges();
+  };
+  scroll.addEventListener('scroll', edges, { passive: true });
+  if (typeof ResizeObserver !== 'function') {
+    return null;
+  }
+  const observer = new ResizeObserver(() => fit());
+  observer.observe(scroll);
+  return observer;
 }

@@ -1,0 +1,80 @@
+"""What a first-time analyst sees at JupyterLab's default layout (1440×900, nothing dragged):
+the sidebar opens wide enough, no table cuts a value, and a Fullscreen dashboard draws its charts
+at the tab's width."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+# For each cell of the last table: is its text cut (wider than its box), or outside what the card shows?
+CUT_CELLS = """(table) => {
+  const clip = table.querySelector('.penny-table-scroll').getBoundingClientRect();
+  const cut = [];
+  for (const td of table.querySelectorAll('tbody td')) {
+    const r = td.getBoundingClientRect();
+    if (td.scrollWidth > td.clientWidth + 1 || r.left < clip.left - 1 || r.right > clip.right + 1) {
+      cut.push(td.textContent);
+    }
+  }
+  return cut;
+}"""
+
+
+def test_tables_show_every_value_at_the_default_sidebar_width(page: Page, penny, screenshots_dir):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    penny.open()
+    # JupyterLab's own sidebar minimum is 250 px; Penny's panel asks for room for a table's values.
+    assert page.locator(".penny-panel").bounding_box()["width"] >= 360
+    penny.new_chat()
+    penny.ask("top 5 customers by revenue this year")
+    table = page.locator(".penny-artifact .penny-table").last
+    expect(table).to_be_visible()
+    # Five columns do not fit: each row becomes label/value lines, and nothing is cut.
+    assert "penny-mod-stacked" in table.get_attribute("class")
+    assert table.evaluate(CUT_CELLS) == []
+    first = table.locator("tbody tr").first
+    assert first.locator("td").nth(1).evaluate("td => getComputedStyle(td, '::before').content") == '"Revenue"'
+    assert first.locator("td").nth(1).inner_text().strip().startswith("$")
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots_dir / "sidebar-narrow-table.png"))
+
+    # Sorting still works from the stacked header.
+    table.locator("th", has_text="Share of total").locator("button").click()
+    expect(table.locator("th", has_text="Share of total")).to_have_attribute("aria-sort", "ascending")
+    assert table.evaluate(CUT_CELLS) == []
+
+    # Wide enough again: a plain table, and the choice follows the width both ways.
+    penny.widen(1000)
+    page.wait_for_function("(t) => !t.classList.contains('penny-mod-stacked')", arg=table.element_handle())
+    assert table.locator("tbody tr").first.evaluate("tr => getComputedStyle(tr).display") == "table-row"
+    assert table.evaluate(CUT_CELLS) == []
+
+
+def test_a_fullscreen_dashboard_draws_its_charts_at_the_tab_width(page: Page, penny, screenshots_dir):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    penny.open()
+    penny.new_chat()
+    penny.ask("open the sales funnel dashboard")
+    card = page.locator(".penny-artifact").last
+    expect(card.locator(".penny-chart .main-svg").first).to_be_visible(timeout=60_000)
+    card.locator('[data-action="fullscreen"]').click()
+    full = page.locator(".jp-MainAreaWidget .penny-fullscreen")
+    expect(full.locator(".penny-chart .main-svg").first).to_be_visible(timeout=60_000)
+    # Every chart fills its card: plotly's drawn width against the card's, once the resize settles.
+    page.wait_for_function("""(root) => {
+      const charts = [...root.querySelectorAll('.penny-chart')];
+      return charts.length >= 2 && charts.every(c => {
+        const plot = c.querySelector('.penny-chart-plot');
+        const svg = plot && plot.querySelector('.main-svg');
+        return svg && svg.getBoundingClientRect().width >= 0.9 * plot.getBoundingClientRect().width
+          && plot.getBoundingClientRect().width > 600;
+      });
+    }""", arg=full.element_handle(), timeout=15_000)
+    # The funnel's stage names are drawn whole.
+    funnel = full.locator(".penny-chart").filter(has_text="funnel").first
+    for stage in ["Prospecting", "Qualification", "Negotiation", "Closed Won"]:
+        expect(funnel.locator(".ytick text", has_text=stage)).to_have_count(1)
+    page.screenshot(path=str(screenshots_dir / "fullscreen-funnel.png"))
