@@ -134,6 +134,12 @@ class SandboxLimit(PennyError):
     code, status = "sandbox_limit", 422
 
 
+class CodeRaised(PennyError):
+    """The person's (or the model's) code ran and raised: their error, at their line, not Penny's."""
+
+    code, status = "code_raised", 422
+
+
 @dataclass(frozen=True)
 class WireError:
     """What a client is told about a failure, whichever way it asked."""

@@ -66,6 +66,7 @@ def cells(tmp_path_factory, demo_warehouse_template):
             "%%penny kpis\nbody",
             "%%penny sql\nDROP TABLE customers",
             "answer",
+            "%%penny\nSELECT nope FROM customers",
         ], data, mp)
     finally:
         mp.undo()
@@ -121,6 +122,16 @@ def test_ask_streams_into_one_updated_display_then_shows_the_dashboard(cells):
     assert any("application/vnd.penny.artifact+json" in o["data"] for o in outs[1:])
     assert not [o for o in cells[9].outputs if o["output_type"] == "execute_result"]
     assert bundle(cells[10])["text/plain"] == "('Answer', True, 1)"
+
+
+def test_a_failed_tool_shows_its_error_once_above_the_answer(cells):
+    text = bundle(cells[25])["text/markdown"]
+    failed = text.split("\n\n", 1)[0]
+    # the error, as the sidebar's tool card shows it; its "DESCRIBE <table>" is text, not an HTML table
+    assert failed.startswith('> ✗ the query failed: Referenced column "nope" not found')
+    assert "DESCRIBE &lt;table&gt;" in failed and "<table>" not in text
+    assert text.rstrip().endswith("The query did not work; the error is above.")
+    assert text.count("nope") == 1
 
 
 def test_follow_ups_fill_variables_and_share_the_conversation(cells):

@@ -111,12 +111,16 @@ def test_user_exception_is_a_result_with_their_traceback(sctx):
     tb = r.data["stderr"]
     assert 'File "<cell>", line 4' in tb and 'File "<cell>", line 2, in f' in tb
     assert "inside.py" not in tb and "/opt/penny" not in tb
-    assert "raised ZeroDivisionError" in r.text
+    # a failed call, at the person's own line (the deepest frame), said once
+    assert r.failure is not None and r.failure.code == "code_raised"
+    assert r.failure.message == "Line 2 raised ZeroDivisionError: division by zero. Fix the code and run it again."
+    assert "ZeroDivisionError" not in r.text
 
 
 def test_syntax_error(sctx):
     r = run(sctx, "def (:")
     assert r.data["raised"] == "SyntaxError" and "inside.py" not in r.data["stderr"]
+    assert r.failure.message.startswith("Line 1 raised SyntaxError")
 
 
 def test_timeout(sctx):

@@ -98,7 +98,10 @@ def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path, db_url)
     finished = next(e for e in events if e["type"] == "tool.finished")
     assert finished["ok"] is False and finished["error"]["code"] == "tool_failed"
     text = "".join(e["text"] for e in events if e["type"] == "assistant.delta")
-    assert "failed" in text and "secret internal detail" not in text
+    # the answer points at the error once (the card shows it), and neither says what the bug was
+    assert text.strip().endswith("did not work; the error is above.") and "secret internal detail" not in text
+    assert "failed unexpectedly" in finished["error"]["message"]
+    assert "secret internal detail" not in finished["error"]["message"]
     assert events[-1]["type"] == "assistant.done"
 
 

@@ -369,6 +369,8 @@ class _Turn:
             meta["error"] = err
             self.evidence.append(err["message"])
             content = f"Error ({err['code']}): {err['message']}"
+            if outcome.result is not None and outcome.result.text:  # what the code printed before it raised
+                content += "\n\n" + outcome.result.text
         return {"role": "tool", "tool_name": call.tool.name, "content": content, "penny": meta}
 
     async def finish(self, status: str) -> None:

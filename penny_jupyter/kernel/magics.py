@@ -12,6 +12,7 @@ a tool fails) prints ONE line on stderr, with the usage where it helps, and neve
 from __future__ import annotations
 
 import argparse
+import html
 import re
 import shlex
 import sys
@@ -288,6 +289,7 @@ class Penny:
                             t["ok"] = ev.get("ok")
                             if ev.get("error"):
                                 t["error"] = ev["error"].get("message")
+                                live.failed(t["error"] or "")
                     live.status("")
                 elif kind == "artifact":
                     artifacts.append(ev["artifact"])
@@ -319,9 +321,12 @@ class _Live:
         self.handle = None
         self._text = ""
         self._status = ""
+        self._failures: list[str] = []  # a failed tool's error, shown above the answer (the sidebar's tool card)
 
     def _bundle(self) -> dict[str, str]:
-        body = self._text + (f"\n\n*{self._status}*" if self._status else "")
+        # escaped: an SQL error quoting `<table>` must read as text, not become one
+        failed = "".join(f"> ✗ {html.escape(m, quote=False)}\n\n" for m in self._failures)
+        body = failed + self._text + (f"\n\n*{self._status}*" if self._status else "")
         return {"text/markdown": notebook_markdown(body) or "*Penny is thinking …*",
                 "text/plain": body or "Penny is thinking …"}
 
@@ -339,6 +344,14 @@ class _Live:
             self._show()
         else:
             sys.stdout.write(delta)
+            sys.stdout.flush()
+
+    def failed(self, message: str) -> None:
+        self._failures.append(" ".join(message.split()))
+        if self.in_kernel:
+            self._show()
+        else:
+            sys.stdout.write(f"✗ {message}\n")
             sys.stdout.flush()
 
     def status(self, status: str) -> None:

@@ -94,7 +94,8 @@ def _after_tool(msg: dict[str, Any]) -> str:
             return f"\n\nPenny only runs read-only queries, so I did not run that ({m.split(' (')[0].split(';')[0]})."
         why = m.split("; ")[0]
         return f"\n\nI did not run that query: {why}. Write a single SELECT (or WITH ... SELECT)."
-    return f"\n\n{_DOING.get(tool, 'That')} did not work: {m}"
+    # The error is shown in full above the answer (the sidebar's tool card, a cell's ✗ line): said once, not twice.
+    return f"\n\n{_DOING.get(tool, 'That')} did not work; the error is above."
 
 
 def attached(artifacts: list[dict[str, Any]]) -> str:
@@ -131,7 +132,9 @@ def intro(tool: str, params: dict[str, Any]) -> str:
         return "Listing the tables and metrics I can see…"
     if tool == "run_sql":
         return "Running your query against the warehouse…"
-    return f"Running {tool}."
+    if tool == "run_python":
+        return "Running your code in the sandbox…"
+    return "Working on it…"  # a plugin's tool: its card names it
 
 
 def chunks(text: str) -> list[str]:

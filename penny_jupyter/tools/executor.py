@@ -166,7 +166,8 @@ class ToolExecutor:
             if persist and result.artifacts:
                 with tracing.span("penny.artifact.write", tenant=who.tenant, count=len(result.artifacts)):
                     stored = [await self.artifacts.save_async(who, d, conversation_id) for d in result.artifacts]
-            return Outcome(call, True, _ms(started), result=result, artifacts=stored, attempts=attempts[0])
+            return Outcome(call, result.failure is None, _ms(started), result=result, artifacts=stored,
+                           error=result.failure, attempts=attempts[0])
         except asyncio.CancelledError:
             cancelled = True  # the tool's thread sees ctx.cancelled() and can stop early
             ctx.interrupt()

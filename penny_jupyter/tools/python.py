@@ -10,13 +10,14 @@ CPU, memory) is an error naming the limit. Without working isolation the tool re
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import format_number, validate_dashboard
-from ..errors import PennyError, SandboxLimit, SandboxUnavailable, ToolTimeout
+from ..errors import CodeRaised, PennyError, SandboxLimit, SandboxUnavailable, ToolTimeout
 from ..sandbox import runner
 from ..sandbox.queue import get_queue
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
@@ -127,10 +128,7 @@ def _text(res: runner.RunResult, arts: list[ArtifactDraft]) -> str:
     if res.isolation == "none":
         lines.append("WARNING: this ran WITHOUT isolation (sandbox_mode = unsafe-no-isolation): the code could "
                      "read and change what the server can.")
-    if res.error:
-        last = res.error.strip().splitlines()[-1] if res.error.strip() else res.error_type
-        lines.append(f"The code raised {res.error_type}: {last}")
-    else:
+    if not res.error:  # an error is the result's `failure`, said once
         lines.append("The code ran to the end." if not res.truncated else
                      "The code was stopped because its output passed the output limit; the output is truncated.")
     if res.value is not None:
@@ -144,6 +142,16 @@ def _text(res: runner.RunResult, arts: list[ArtifactDraft]) -> str:
     if res.results_dropped:
         lines.append(f"{res.results_dropped} result(s) were too large or malformed and were dropped.")
     return "\n".join(lines)
+
+
+def raised(res: runner.RunResult) -> CodeRaised:
+    """'Line 4 raised ZeroDivisionError: division by zero.' The line is the deepest one in the person's code
+    (the traceback holds only their frames); a syntax error names its own line."""
+    tb = res.error.strip()
+    last = tb.splitlines()[-1] if tb else res.error_type or "an error"
+    lines = re.findall(r'File "<cell>", line (\d+)', tb)
+    where = f"Line {lines[-1]}" if lines else "The code"
+    return CodeRaised(f"{where} raised {last}. Fix the code and run it again.")
 
 
 def run(ctx: ToolContext, params: PythonParams) -> ToolResult:
@@ -165,7 +173,8 @@ def run(ctx: ToolContext, params: PythonParams) -> ToolResult:
     arts = _artifacts(res, source)
     data = {"stdout": res.stdout, "stderr": res.stderr, "value": res.value, "truncated": res.truncated,
             "isolation": res.isolation, "exit": res.exit, "raised": res.error_type}
-    return ToolResult(text=_text(res, arts), data=data, artifacts=arts)
+    return ToolResult(text=_text(res, arts), data=data, artifacts=arts,
+                      failure=raised(res) if res.error else None)
 
 
 RUN_PYTHON = Tool(

@@ -42,3 +42,28 @@ def test_sql_that_writes_is_refused_in_words(page: Page, penny, screenshots_dir)
     text = answer.inner_text()
     assert "can't answer that one yet" not in text and "run_sql failed" not in text
     page.screenshot(path=str(screenshots_dir / "sidebar-drop-table.png"))
+
+
+def test_errors_are_said_once_on_the_card_at_the_right_line(page: Page, penny, screenshots_dir):
+    penny.open()
+    penny.widen(480)
+    penny.new_chat()
+    sql = penny.ask("SELECT nope FROM customers")
+    card = sql.locator(".penny-tool")
+    expect(card).to_have_attribute("data-status", "failed")
+    # the whole error on the card, its "<table>" as text; the answer only points at it
+    expect(card.locator(".penny-tool-error")).to_contain_text("DESCRIBE <table> list the tables")
+    expect(sql.locator(".penny-text")).to_contain_text("The query did not work; the error is above.")
+    assert "nope" not in sql.locator(".penny-text").inner_text()
+
+    code = penny.ask("```python\nprint('before')\nx = 1\nx / 0\n```")
+    card = code.locator(".penny-tool")
+    expect(card).to_have_attribute("data-status", "failed")
+    expect(card.locator(".penny-tool-status")).to_have_text("failed")
+    expect(card.locator(".penny-tool-error")).to_have_text(
+        "Line 3 raised ZeroDivisionError: division by zero. Fix the code and run it again.")
+    expect(code.locator(".penny-text")).to_contain_text("The code did not work; the error is above.")
+    assert "ZeroDivisionError" not in code.locator(".penny-text").inner_text()
+    sql.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots_dir / "sidebar-errors.png"))
+    assert not page.penny_errors, page.penny_errors

@@ -222,3 +222,17 @@ async def test_pasted_python_runs_in_the_sandbox_and_returns_a_chart(open_socket
     assert chart["type"] == "chart"
     names = [trace.get("name") for trace in chart["spec"]["figure"]["data"]]
     assert names == ["revenue", "3-month average"]
+
+
+async def test_python_that_raises_is_a_failed_call_at_its_line(open_socket):
+    """1/0 is the person's error: a failed tool (not "✓ ok") naming their line once, their output kept."""
+    ws = await open_socket()
+    await ws.send({"type": "message", "content": "```python\nprint('before')\nx = 1\nx / 0\n```"})
+    events = await ws.until("assistant.done", timeout=120)
+    finished = next(e for e in events if e["type"] == "tool.finished")
+    assert finished["tool"] == "run_python" and finished["ok"] is False
+    assert finished["error"] == {"code": "code_raised", "message":
+                                 "Line 3 raised ZeroDivisionError: division by zero. Fix the code and run it again."}
+    text = "".join(e["text"] for e in events if e["type"] == "assistant.delta")
+    assert text.strip().endswith("The code did not work; the error is above.")
+    assert "ZeroDivisionError" not in text  # shown once, on the card
