@@ -221,6 +221,7 @@ class ToolStartedEvent(Wire):
     call_id: str
     tool: str
     params: dict[str, Any]
+    label: str | None = None  # the call in a person's words ("KPIs · this month"), for its card
 
 
 class ToolFinishedEvent(Wire):

@@ -189,3 +189,23 @@ def test_a_chat_turn_over_the_limit_says_so_in_words(tmp_path):
     text = "".join(e["text"] for e in turns[1] if e["type"] == "assistant.delta")
     assert "too many tool calls" in text and "try again in" in text
     assert turns[1][-1]["type"] == "assistant.done" and turns[1][-1]["status"] == "complete"
+
+
+def test_each_call_is_labelled_in_words_for_its_card():
+    from penny_jupyter.tools.registry import default_registry
+
+    tools = default_registry()
+
+    def label(name, **params):
+        tool = tools.get(name)
+        return tool.label_for(tool.params.model_validate(params))
+
+    assert label("get_company_kpis", period="MTD") == "KPIs · this month"
+    assert label("get_company_kpis", period="QTD", unit="EMEA") == "KPIs for EMEA · this quarter"
+    assert label("load_dashboard", slug="sales-funnel") == "Sales funnel dashboard"
+    assert label("load_dashboard", slug="ops-incidents", period="YTD") == "Ops incidents dashboard · this year"
+    assert label("query_metric", metric="revenue", by="region", period="YTD") == "Revenue by region · this year"
+    assert label("query_metric", metric="revenue", by="customer", top=5, period="last quarter") == \
+        "Revenue by customer, top 5 · last quarter"
+    assert label("run_sql", query="SELECT 1") == "SQL query"
+    assert label("describe_data") == "Tables and metrics"

@@ -4,7 +4,7 @@
  * textContent; artifact previews are drawn by the shared renderer.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { MainAreaWidget } from '@jupyterlab/apputils';
+import { Clipboard, MainAreaWidget } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
@@ -71,19 +71,22 @@ function errorSentence(error: IToolFinishedEvent['error']): string {
 
 // ---------------------------------------------------------------- tool card
 
-/** One tool call: name, params, running/ok/failed, duration and the error's sentence. */
+/** The code a call ran, shown as itself (not `query=…`); other tools' params are said by their label. */
+const CODE_PARAM: Record<string, string> = { run_sql: 'query', run_python: 'code' };
+
+/**
+ * One tool call: what it is about in words ("KPIs · this month"; the tool's name in the tooltip),
+ * running/done/failed, duration, the query or code it ran, and the error's sentence.
+ */
 export class ToolCard {
   constructor(event: IToolStartedEvent | IToolFinishedEvent) {
     this.node = el('div', 'penny-tool');
     this.node.dataset.callId = event.callId;
     this.node.dataset.tool = event.tool;
     const head = el('div', 'penny-tool-head');
-    head.append(
-      el('span', 'penny-tool-icon'),
-      el('span', 'penny-tool-name', event.tool),
-      this._status,
-      this._duration
-    );
+    head.append(el('span', 'penny-tool-icon'), this._name, this._status, this._duration);
+    this._name.textContent = event.tool;
+    this._name.title = event.tool;
     this.node.append(head, this._params, this._error);
     this._params.hidden = true;
     this._error.hidden = true;
@@ -98,14 +101,24 @@ export class ToolCard {
 
   started(event: IToolStartedEvent): void {
     this._setStatus('running', 'running…');
-    const params = formatParams(event.params);
+    if (event.label) {
+      this._name.textContent = event.label;
+    }
+    const code = CODE_PARAM[event.tool];
+    const raw = (event.params ?? {}) as Record<string, unknown>;
+    const params =
+      code && typeof raw[code] === 'string'
+        ? (raw[code] as string).replace(/\s+/g, ' ').trim()
+        : event.label
+          ? ''
+          : formatParams(event.params);
     this._params.textContent = params;
     this._params.title = params;
     this._params.hidden = !params;
   }
 
   finished(event: IToolFinishedEvent): void {
-    this._setStatus(event.ok ? 'ok' : 'failed', event.ok ? 'ok' : 'failed');
+    this._setStatus(event.ok ? 'ok' : 'failed', event.ok ? 'done' : 'failed');
     this._duration.textContent = formatDuration(event.durationMs);
     const err = event.ok ? '' : errorSentence(event.error);
     this._error.textContent = err;
@@ -117,6 +130,7 @@ export class ToolCard {
     this._status.textContent = label;
   }
 
+  private _name = el('span', 'penny-tool-name');
   private _status = el('span', 'penny-tool-status');
   private _duration = el('span', 'penny-tool-duration');
   private _params = el('div', 'penny-tool-params');
@@ -244,9 +258,20 @@ export class ArtifactCard {
       this._shareButton,
       this._button('fullscreen', 'Fullscreen', 'Open full size in the main area', async () =>
         this._actions.fullscreen(this.artifact)
-      )
+      ),
+      this._copyCellButton()
     );
     return tools;
+  }
+
+  /** The cell that shows this artifact (`%penny show art_…`), for a notebook Insert cannot reach. */
+  private _copyCellButton(): HTMLButtonElement {
+    const b = this._button('copy-cell', 'Copy cell', 'Copy the notebook cell that shows this artifact', async () => {
+      Clipboard.copyToSystem(`%penny show ${this.artifact.id}`);
+      b.textContent = 'Copied';
+      window.setTimeout(() => (b.textContent = 'Copy cell'), 1500);
+    });
+    return b;
   }
 
   private _linkButton(artifact: IArtifact): HTMLButtonElement {

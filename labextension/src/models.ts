@@ -68,7 +68,7 @@ export class ModelPicker {
   /** The select (goes in the title row). */
   readonly node: HTMLElement;
 
-  /** One line under the title row: why this model answers. */
+  /** One line under the title row, shown when the chosen model cannot answer (its reason). */
   get caption(): HTMLElement {
     return this._caption;
   }
@@ -189,8 +189,9 @@ export class ModelPicker {
     this._caption.dataset.state = state;
     this._caption.textContent = caption;
     this._caption.title = caption;
-    // No list and no choice: nothing to pick from, and the status line still names the model.
-    this._caption.hidden = !caption || this.node.hidden;
+    // Only a choice that cannot answer gets a visible line (the person has to act on it). Why the server's
+    // default answers ("Ollama is not running at … (ConnectError)") is a diagnostic: the select's tooltip.
+    this._caption.hidden = !caption || this.node.hidden || state !== 'unavailable';
     this._select.title = caption ? `${this._selectedText()} · ${caption}` : this._selectedText();
     this._changed.emit();
   }

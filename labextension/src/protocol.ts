@@ -163,6 +163,8 @@ export interface IToolStartedEvent extends IBaseEvent {
   callId: string;
   tool: string;
   params?: unknown;
+  /** The call in a person's words ("KPIs · this month"); the tool's name is for the tooltip. */
+  label?: string | null;
 }
 
 export interface IToolFinishedEvent extends IBaseEvent {

@@ -164,7 +164,8 @@ class ChatService:
 async def run_reported(executor: ToolExecutor, who: Principal, call, send: "_Recorder") -> Outcome:
     """Run one call and tell the client as it goes: tool.started, tool.progress (live only), tool.finished,
     then an `artifact` event per artifact it made. The same for a model's call and a direct one."""
-    await send(wire.event(wire.ToolStartedEvent, call_id=call.call_id, tool=call.tool.name, params=call.params_dict))
+    await send(wire.event(wire.ToolStartedEvent, call_id=call.call_id, tool=call.tool.name, params=call.params_dict,
+                          label=call.tool.label_for(call.params)))
     outcome = await executor.run(who, call, conversation_id=send.conversation_id,
                                  on_progress=_progress_sender(call, send.emit, send.conversation_id))
     error = None

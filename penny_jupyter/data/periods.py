@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from ..errors import InvalidParams
 
 PERIODS = ("MTD", "QTD", "YTD")
+PERIOD_WORDS = {"MTD": "this month", "QTD": "this quarter", "YTD": "this year"}
 _MONTHS = {"MTD": 1, "QTD": 3, "YTD": 12}
 _NAMES = {"MTD": ("month to date", "the same days last month"),
           "QTD": ("quarter to date", "the same days last quarter"),

@@ -282,7 +282,7 @@ class Penny:
                     live.text("".join(text), ev.get("text", ""))
                 elif kind == "tool.started":
                     tools.append({"callId": ev.get("callId"), "tool": ev.get("tool"), "params": ev.get("params")})
-                    live.status(f"running {ev.get('tool')} …")
+                    live.status(f"{ev.get('label') or ev.get('tool')} …")
                 elif kind == "tool.finished":
                     for t in tools:
                         if t["callId"] == ev.get("callId"):

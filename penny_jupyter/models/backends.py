@@ -112,7 +112,7 @@ _DOING = {"run_sql": "The query", "query_metric": "Looking up the metric", "get_
 
 
 def intro(tool: str, params: dict[str, Any]) -> str:
-    from .builtin import PERIOD_WORDS
+    from ..data.periods import PERIOD_WORDS
 
     period = PERIOD_WORDS.get(params.get("period", "") or "", "")
     if tool == "get_company_kpis":

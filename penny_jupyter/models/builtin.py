@@ -51,7 +51,6 @@ PERIOD_PATTERNS: list[tuple[str, str]] = [
     (r"\bqtd\b|quarter[\s-]+to[\s-]+date|this quarter|\bquarter\b|quarterly|\bq[1-4]\b", "QTD"),
     (r"\bmtd\b|month[\s-]+to[\s-]+date|this month|\bmonth\b|monthly", "MTD"),
 ]
-PERIOD_WORDS = {"MTD": "this month", "QTD": "this quarter", "YTD": "this year"}
 
 # Below this a route is not worth running: the router asks instead (a bare metric scores 0.45).
 CLARIFY_BELOW = 0.5

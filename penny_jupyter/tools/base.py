@@ -83,6 +83,11 @@ class Tool:
     # True for tools that never block (no I/O, microseconds): the executor runs them on the event loop
     # instead of a worker thread. Only for tools that cannot hang; the timeout cannot stop them.
     inline: bool = False
+    # What a call is about, in a person's words, for its card ("KPIs · this month"); default: the title.
+    label: Callable[[Any], str] | None = None
+
+    def label_for(self, params: BaseModel) -> str:
+        return (self.label(params) if self.label else "") or self.title or self.name.replace("_", " ")
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import jsonable, validate_dashboard
 from ..data import catalog, queries
-from ..data.periods import Period, resolve_period
+from ..data.periods import PERIOD_WORDS, Period, resolve_period
 from ..errors import NotFound
 from .kpis import metric_widget
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
@@ -253,6 +253,11 @@ def run(ctx: ToolContext, params: DashboardParams) -> ToolResult:
     return ToolResult(text="\n".join(lines), data=jsonable(data), artifacts=[draft], row_count=len(spec["widgets"]))
 
 
+def _label(p: DashboardParams) -> str:
+    name = p.slug.replace("-", " ")
+    return f"{name[0].upper()}{name[1:]} dashboard" + (f" · {PERIOD_WORDS[p.period]}" if p.period else "")
+
+
 LOAD_DASHBOARD = Tool(
     name="load_dashboard",
     title="Load dashboard",
@@ -261,4 +266,5 @@ LOAD_DASHBOARD = Tool(
                 "MTTR, uptime) or finance-snapshot (revenue, burn, gross margin, spend).",
     params=DashboardParams,
     run=run,
+    label=_label,
 )

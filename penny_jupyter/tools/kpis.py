@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..artifacts.spec import jsonable
 from ..data.catalog import KPI_METRICS, resolve_unit, valid_units
 from ..data.queries import MetricValue, compute_metrics
-from ..data.periods import Period, resolve_period
+from ..data.periods import PERIOD_WORDS, Period, resolve_period
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 
@@ -78,6 +78,11 @@ def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
     return ToolResult(text="\n".join(lines), data=jsonable(data), artifacts=[draft], row_count=len(metrics))
 
 
+def _label(p: KpiParams) -> str:
+    unit = "" if p.unit.lower() == "company" else f" for {p.unit}"
+    return f"KPIs{unit} · {PERIOD_WORDS[p.period]}"
+
+
 GET_COMPANY_KPIS = Tool(
     name="get_company_kpis",
     title="Company KPIs",
@@ -86,4 +91,5 @@ GET_COMPANY_KPIS = Tool(
                 "compared with the same days of the previous period; optionally for one region or department.",
     params=KpiParams,
     run=run,
+    label=_label,
 )

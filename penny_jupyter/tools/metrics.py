@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..artifacts.spec import format_number, jsonable
 from ..data import catalog, formatting, queries, slicing
-from ..data.periods import PERIOD_FORMS, Period, parse_period, year_earlier
+from ..data.periods import PERIOD_FORMS, PERIOD_WORDS, Period, parse_period, year_earlier
 from ..errors import InvalidParams, NotFound
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
@@ -267,6 +267,17 @@ def _change(v: float | None, prev: float | None, m: catalog.Metric) -> str:
     return formatting.format_change(pct, change, m.unit, m.decimals)
 
 
+def _label(p: QueryMetricParams) -> str:
+    m = catalog.METRICS.get(p.metric)
+    what = m.label if m else p.metric.replace("_", " ")
+    if p.by:
+        what += f" by {p.by}"
+    if p.top:
+        what += f", top {p.top}"
+    when = PERIOD_WORDS.get(p.period or "", p.period or "")
+    return what + (f" · {when}" if when else "")
+
+
 QUERY_METRIC = Tool(
     name="query_metric",
     title="Query a metric",
@@ -276,6 +287,7 @@ QUERY_METRIC = Tool(
                 "dimension (top N values, e.g. top 10 customers by ARR) and filtered to dimension values.",
     params=QueryMetricParams,
     run=run_query_metric,
+    label=_label,
 )
 
 
@@ -310,6 +322,7 @@ def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResul
 DESCRIBE_DATA = Tool(
     name="describe_data",
     title="Describe the data",
+    label=lambda p: "Tables and metrics",
     description="What data there is: the warehouse's tables with their columns, types and row counts, and the "
                 "catalog's metrics with their units, the dimensions each can be cut by and their synonyms.",
     params=DescribeDataParams,

@@ -180,6 +180,7 @@ def run(ctx: ToolContext, params: PythonParams) -> ToolResult:
 RUN_PYTHON = Tool(
     name="run_python",
     title="Run Python",
+    label=lambda p: "Python code",
     description="Run Python (pandas, numpy, duckdb, plotly) in an isolated sandbox, like a notebook cell, for "
                 "analysis the other tools cannot do (moving averages, cohorts, custom charts). penny.sql(query) "
                 "returns a DataFrame from the company warehouse (read-only); penny.show(df), penny.chart(fig) and "

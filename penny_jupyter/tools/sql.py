@@ -126,6 +126,7 @@ def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
 RUN_SQL = Tool(
     name="run_sql",
     title="Run SQL",
+    label=lambda p: "SQL query",
     description="Run one read-only DuckDB SELECT (or WITH ... SELECT) on the company warehouse and return the "
                 "rows as a table. Only the warehouse's own tables can be read (SHOW TABLES, DESCRIBE <table>); "
                 "no files, no writes, one statement. Results are capped and long queries time out.",

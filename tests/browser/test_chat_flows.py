@@ -77,7 +77,8 @@ def test_kpis_stream_tool_and_artifact(page: Page, penny):
     tool = answer.locator(".penny-tool")
     expect(tool).to_have_count(1)
     expect(tool).to_have_attribute("data-status", "ok")
-    expect(tool.locator(".penny-tool-name")).to_have_text("get_company_kpis")
+    expect(tool.locator(".penny-tool-name")).to_have_text("KPIs · this month")
+    expect(tool.locator(".penny-tool-status")).to_have_text("done")
     expect(tool.locator(".penny-tool-duration")).to_have_text(re.compile(r"^\d+(\.\d)? m?s$"))
     card = answer.locator(".penny-artifact")
     expect(card).to_have_count(1)
@@ -104,6 +105,12 @@ def test_kpis_stream_tool_and_artifact(page: Page, penny):
     full = page.locator(".jp-MainAreaWidget .penny-fullscreen")
     expect(full).to_be_visible()
     assert full.locator(".penny-metric").count() >= 4
+    # Copy cell: the cell that shows it, for a notebook Insert cannot reach (the answer never teaches it).
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=penny.server.url.rstrip("/"))
+    card.locator('[data-action="copy-cell"]').click()
+    expect(card.locator('[data-action="copy-cell"]')).to_have_text("Copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == f"%penny show {card.get_attribute('data-artifact-id')}"
+    assert "%penny" not in answer.locator(".penny-text").inner_text()
     assert not page.penny_errors, page.penny_errors
 
 
@@ -141,7 +148,7 @@ def test_analyst_questions_preview_their_artifacts(page: Page, penny, screenshot
     penny.new_chat()
     for prompt, (tool, hook) in ANALYST_QUESTIONS.items():
         answer = penny.ask(prompt)
-        expect(answer.locator(".penny-tool").first).to_contain_text(tool)
+        expect(answer.locator(".penny-tool").first).to_have_attribute("data-tool", tool)
         expect(answer.locator(".penny-tool").first).to_have_attribute("data-status", "ok")
         card = answer.locator(".penny-artifact").first
         expect(card).to_have_attribute("data-painted", "true", timeout=30_000)

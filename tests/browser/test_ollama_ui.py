@@ -22,7 +22,8 @@ def test_the_sidebar_streams_an_ollama_answer_and_its_tool_call(page: Page, penn
 
     expect(answer).to_contain_text("Revenue is up this month, and churn is down.")
     tool = answer.locator(".penny-tool").first
-    expect(tool).to_contain_text("get_company_kpis")
+    expect(tool).to_have_attribute("data-tool", "get_company_kpis")
+    expect(tool.locator(".penny-tool-name")).to_have_text("KPIs · this month")
     expect(tool).to_have_attribute("data-status", "ok")
     expect(answer.locator(".penny-artifact").first).to_have_attribute("data-painted", "true", timeout=30_000)
 

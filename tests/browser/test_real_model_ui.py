@@ -31,7 +31,7 @@ def test_the_seed_request_answered_by_a_real_model_in_the_sidebar(page: Page, re
     answer = penny.ask("Show me company KPIs for this month", timeout=300_000)
     expect(answer).to_have_attribute("data-status", "complete")
     tool = answer.locator(".penny-tool").first
-    expect(tool).to_contain_text("get_company_kpis")
+    expect(tool).to_have_attribute("data-tool", "get_company_kpis")
     expect(tool).to_have_attribute("data-status", "ok")
     expect(answer.locator(".penny-artifact").first).to_have_attribute("data-painted", "true", timeout=60_000)
     text = answer.inner_text()

@@ -51,6 +51,8 @@ def test_errors_are_said_once_on_the_card_at_the_right_line(page: Page, penny, s
     sql = penny.ask("SELECT nope FROM customers")
     card = sql.locator(".penny-tool")
     expect(card).to_have_attribute("data-status", "failed")
+    expect(card.locator(".penny-tool-name")).to_have_text("SQL query")
+    expect(card.locator(".penny-tool-params")).to_have_text("SELECT nope FROM customers")
     # the whole error on the card, its "<table>" as text; the answer only points at it
     expect(card.locator(".penny-tool-error")).to_contain_text("DESCRIBE <table> list the tables")
     expect(sql.locator(".penny-text")).to_contain_text("The query did not work; the error is above.")

@@ -66,7 +66,10 @@ def test_sidebar_end_to_end(page: Page, lab_server, screenshots_dir):
     expect(page.locator(".penny-artifact").first).to_be_visible(timeout=60_000)
     tool = page.locator(".penny-tool").first
     expect(tool).to_have_attribute("data-status", "ok")
-    expect(tool.locator(".penny-tool-name")).to_have_text("get_company_kpis")
+    # the call in words; the tool's own name only in the tooltip
+    expect(tool.locator(".penny-tool-name")).to_have_text("KPIs · this month")
+    expect(tool.locator(".penny-tool-name")).to_have_attribute("title", "get_company_kpis")
+    expect(tool.locator(".penny-tool-params")).to_be_hidden()
     expect(tool.locator(".penny-tool-duration")).to_have_text(re.compile(r"^\d+(\.\d)? m?s$"))
     expect(answer).not_to_have_attribute("data-streaming", "true", timeout=60_000)
     expect(page.locator(".penny-error")).to_have_count(0)
