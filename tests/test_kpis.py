@@ -160,3 +160,22 @@ def test_a_change_between_small_counts_says_it_rests_on_little_data(ctx):
         line = next(li for li in res.text.splitlines() if f"**{m['label']}**" in li)
         assert ("too few to read much into" in line) == (m in noted), line
     assert few("count", 7, 1) and not few("count", 120, 95) and not few("currency", 7, 1)
+
+
+def test_the_brief_answer_names_the_headline_and_the_biggest_moves_not_all_thirteen(ctx):
+    r = GET_COMPANY_KPIS.run(ctx, KpiParams(period="MTD"))
+    metrics = r.data["metrics"]
+    assert len(metrics) == 13 and r.text.count("\n- ") == 13, "a model still reads every figure"
+    brief = r.brief.splitlines()
+    bullets = [line for line in brief if line.startswith("- ")]
+    assert brief[0] == r.text.splitlines()[0]  # the period it covers
+    assert bullets[0].startswith(f"- **{metrics[0]['label']}** ")  # the headline KPI first
+    named = [b.split("**")[1] for b in bullets[1:]]
+    assert len(named) == 3
+    # the three biggest relative moves of the rest, biggest first, none resting on a handful of events
+    from penny_jupyter.tools.kpis import few
+
+    movable = sorted((m for m in metrics[1:] if m["change_pct"] is not None
+                      and not few(m["unit"], m["value"], m["previous"])), key=lambda m: -abs(m["change_pct"]))
+    assert named == [m["label"] for m in movable[:3]]
+    assert "The biggest moves of the other 12:" in brief

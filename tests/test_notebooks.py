@@ -140,7 +140,7 @@ def test_dollar_amounts_in_answers_are_text_not_maths(review):
     nb, _, html = review
     first = outputs(next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%penny\n")))[0]
     markdown, plain = first["data"]["text/markdown"], first["data"]["text/plain"]
-    assert plain.count("$") >= 4 and markdown.count("\\$") == plain.count("$")
+    assert plain.count("$") >= 2 and markdown.count("\\$") == plain.count("$")  # one pair is enough for maths
     labels = re.findall(r"\*\*([^*]+)\*\*", plain)
     assert len(labels) >= 4
     for label in labels:

@@ -89,7 +89,7 @@ def test_cancel_mid_tool_stores_the_turn_as_cancelled_with_what_streamed(tmp_pat
     assert events[-1]["type"] == "assistant.done" and events[-1]["status"] == "cancelled"
     msgs = chat.conversations.messages(WHO, "conv_c")
     assert [(m.role, m.status) for m in msgs] == [("user", "complete"), ("assistant", "cancelled")]
-    assert msgs[1].content == "Running slow."
+    assert msgs[1].content == "Working on it…"  # what streamed before the cancel, kept
 
 
 def test_a_tool_that_crashes_is_reported_without_its_internals(tmp_path, db_url):

@@ -357,7 +357,7 @@ class _Turn:
             self.evidence += [outcome.result.text, outcome.result.data]
         meta: dict[str, Any] = {"ok": outcome.ok, "stage": "run", "tool": call.tool.name}
         if outcome.ok and outcome.result is not None:
-            meta["text"] = outcome.result.text
+            meta["text"] = outcome.result.brief or outcome.result.text
             meta["artifacts"] = [{"id": a["id"], "type": a["type"]} for a in outcome.artifacts]
             content = outcome.result.text
             if outcome.result.data:

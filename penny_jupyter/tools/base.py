@@ -35,6 +35,9 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)
     artifacts: list[ArtifactDraft] = field(default_factory=list)
     row_count: int | None = None
+    # What a person reads when Penny writes the answer itself (the built-in router, a model that said nothing):
+    # shorter than `text` where the artifact below shows the rest. `text` (every figure) is what a model reads.
+    brief: str = ""
     # The tool ran but what it was asked to do failed (code that raised): the call is reported as failed
     # with this error, while its text, data and artifacts (output before the error) still reach the caller.
     failure: PennyError | None = None

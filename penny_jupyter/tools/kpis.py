@@ -61,6 +61,7 @@ def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
         lines.append(f"Not shown for {unit} (these metrics have no {dim} breakdown): "
                      + ", ".join(o["label"] for o in res.omitted) + ".")
     metrics = [mv.to_dict() for mv in res.values]
+    brief = _brief(lines[0], res.values, period)
     data = {
         "period": period.kind, "unit": unit, "start": period.start.isoformat(), "end": period.end.isoformat(),
         "previous_start": period.prev_start.isoformat(), "previous_end": period.prev_end.isoformat(),
@@ -75,7 +76,27 @@ def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
     }
     draft = ArtifactDraft(type="dashboard", title=title, spec=jsonable(spec),
                           source={"tool": "get_company_kpis", "params": {"period": period.kind, "unit": unit}})
-    return ToolResult(text="\n".join(lines), data=jsonable(data), artifacts=[draft], row_count=len(metrics))
+    return ToolResult(text="\n".join(lines), data=jsonable(data), artifacts=[draft], row_count=len(metrics),
+                      brief=brief)
+
+
+MOVERS = 3  # the brief answer names the headline KPI and this many of the biggest relative moves
+
+
+def _brief(heading: str, values: list[MetricValue], period: Period) -> str:
+    """The headline KPI and the biggest moves, not all 13 (the dashboard under the answer shows every one).
+    A move on too few events (7 vs 1) is not a move worth naming."""
+    if len(values) <= MOVERS + 1:
+        return "\n".join([heading] + [summary_line(mv, period) for mv in values])
+    head, rest = values[0], values[1:]
+    moved = [mv for mv in rest if mv.change_pct is not None
+             and not few(mv.metric.unit, mv.value, mv.previous)]
+    moved.sort(key=lambda mv: abs(mv.change_pct), reverse=True)
+    lines = [heading, summary_line(head, period)]
+    if moved:
+        lines += ["", f"The biggest moves of the other {len(rest)}:"]
+        lines += [summary_line(mv, period) for mv in moved[:MOVERS]]
+    return "\n".join(lines)
 
 
 def _label(p: KpiParams) -> str:
