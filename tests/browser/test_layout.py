@@ -41,6 +41,18 @@ def test_tables_show_every_value_at_the_default_sidebar_width(page: Page, penny,
     table.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots_dir / "sidebar-narrow-table.png"))
 
+    # The chart of the same customers: horizontal bars, each name drawn whole and level (not rotated, not cut).
+    names = [n.strip() for n in table.locator("tbody tr td:first-child").all_inner_texts()]
+    chart = page.locator(".penny-artifact .penny-chart").last
+    expect(chart.locator(".main-svg").first).to_be_visible(timeout=60_000)
+    assert chart.locator(".penny-chart-plot").evaluate("gd => gd.data.map(t => t.orientation)") == ["h"]
+    ticks = chart.locator(".ytick text")
+    expect(ticks).to_have_count(len(names))
+    assert sorted(ticks.all_text_contents()) == sorted(names)
+    assert all("rotate" not in (t.get_attribute("transform") or "") for t in ticks.all())
+    chart.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots_dir / "sidebar-narrow-chart.png"))
+
     # Sorting still works from the stacked header.
     table.locator("th", has_text="Share of total").locator("button").click()
     expect(table.locator("th", has_text="Share of total")).to_have_attribute("aria-sort", "ascending")

@@ -33,6 +33,39 @@ function polishTraces(data: any[], t: ITheme): any[] {
   return data;
 }
 
+const LONG_NAME = 12; // characters: longer category names than this do not fit under a bar
+const MAX_BARS = 30;
+
+/**
+ * Bars over long category names (customers, products) turn horizontal: under vertical bars plotly rotates
+ * such names and clips them. Months and short codes stay vertical; so does a figure that chose its own
+ * orientation or mixes other traces.
+ */
+export function horizontalBars(data: any[], layout: any): any {
+  const names = data.flatMap(t => (Array.isArray(t?.x) ? t.x : [null]));
+  const bars =
+    data.length > 0 &&
+    data.every(t => t?.type === 'bar' && !t.orientation && Array.isArray(t.x) && Array.isArray(t.y));
+  if (!bars || names.length > MAX_BARS || !names.every(n => typeof n === 'string')) {
+    return layout;
+  }
+  if (Math.max(...names.map((n: string) => n.length)) <= LONG_NAME) {
+    return layout;
+  }
+  const swap = (s: unknown) =>
+    typeof s === 'string' ? s.replace(/%\{([xy])\}/g, (_m, a) => `%{${a === 'x' ? 'y' : 'x'}}`) : s;
+  for (const t of data) {
+    [t.x, t.y] = [t.y, t.x];
+    t.orientation = 'h';
+    t.hovertemplate = swap(t.hovertemplate);
+    t.texttemplate = swap(t.texttemplate);
+  }
+  const out = { ...(layout ?? {}) };
+  // the first category on top, as it reads in the table
+  [out.xaxis, out.yaxis] = [{ ...(layout?.yaxis ?? {}) }, { ...(layout?.xaxis ?? {}), autorange: 'reversed' }];
+  return out;
+}
+
 export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWidgetView {
   const plot = el('div', { className: 'penny-chart-plot', attrs: { role: 'img', 'aria-label': title || 'Chart' } });
   const height = chartHeight(ctx);
@@ -52,7 +85,7 @@ export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWi
     }
     const theme = readTheme(node);
     const data = polishTraces(cloneData(figure?.data), theme);
-    const layout = themedLayout(figure?.layout, theme, height, data);
+    const layout = themedLayout(horizontalBars(data, figure?.layout), theme, height, data);
     await Plotly.newPlot(plot, data, layout, CONFIG);
     plotted = true;
     if (disposed) {
