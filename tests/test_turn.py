@@ -134,3 +134,14 @@ def test_a_timed_out_query_is_interrupted_not_left_running(tmp_path, penny_data_
     outcome = asyncio.run(executor.run(WHO, executor.prepare("runaway", {})))
     assert outcome.ok is False and outcome.error.code == "timeout"
     assert finished.wait(10), "the DuckDB query kept running after the timeout"
+
+
+def test_a_conversation_is_titled_by_its_first_words_not_a_code_fence():
+    from penny_jupyter.chat.turn import conversation_title
+
+    assert conversation_title("```python\nprint('before')\nx / 0\n```") == "Python: print('before')"
+    assert conversation_title("```sql\nSELECT region FROM customers\n```") == "SQL: SELECT region FROM customers"
+    assert conversation_title("```\nSELECT 1\n```") == "SELECT 1"
+    assert conversation_title("  Show me company KPIs\nfor this month") == "Show me company KPIs"
+    assert conversation_title("```\n```") == "New conversation"
+    assert conversation_title("x" * 80) == "x" * 60 + "…"

@@ -231,6 +231,21 @@ export class ConversationList {
         return [row, holder];
       })
     );
+    this.revealActive();
+  }
+
+  /**
+   * Bring a newly active conversation (picked, restored after a reload) into the list's view, once: later
+   * refreshes leave the person's own scrolling alone. Also called when the panel is shown (a hidden list
+   * cannot scroll).
+   */
+  revealActive(): void {
+    const id = this._active?.id ?? null;
+    const row = this._list.querySelector<HTMLElement>('.penny-mod-active');
+    if (row && row.offsetParent !== null && id !== this._shownActive) {
+      this._shownActive = id;
+      row.scrollIntoView({ block: 'nearest' });
+    }
   }
 
   private _row(conv: IConversation, draft: boolean): HTMLElement {
@@ -279,6 +294,7 @@ export class ConversationList {
   }
 
   private _shareOpen: string | null = null;
+  private _shownActive: string | null = null;
   private _sharePanel = new SharePanel({
     what: 'conversation',
     save: sharing => this._api.shareConversation(this._shareOpen!, sharing),

@@ -170,6 +170,7 @@ export class PennyPanel extends Widget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.models.refresh();
+    this.conversations.revealActive();
   }
 
   protected onActivateRequest(msg: Message): void {

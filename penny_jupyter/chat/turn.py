@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 from .. import tracing
@@ -90,7 +91,7 @@ class ChatService:
                   client_message_id: str | None = None, model: str | None = None) -> None:
         """One message from a person and the whole turn that answers it, whichever transport brought it."""
         conversations = self.conversations
-        conv = conversations.get_or_create(who, conversation_id, title=_title(content))
+        conv = conversations.get_or_create(who, conversation_id, title=conversation_title(content))
         turn = _Turn(self, who, conv.id, emit)
         # Stored before the model is asked anything: a failed turn never loses what the person wrote. The turn's
         # lease comes with it, so from here on the turn ends with an answer even if this process dies.
@@ -427,8 +428,20 @@ def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[
     return send
 
 
-def _title(content: str) -> str:
-    first = content.strip().splitlines()[0] if content.strip() else "New conversation"
+_FENCE = re.compile(r"^\s*```+\s*([\w+-]*)\s*$")
+
+
+def conversation_title(content: str) -> str:
+    """The first line that says something: a pasted ```python block is titled "Python: <its first line>", not
+    "```python"."""
+    lines = [line.strip() for line in content.strip().splitlines()]
+    fence = _FENCE.match(lines[0]) if lines else None
+    words = [line for line in lines if line and not _FENCE.match(line)]
+    if not words:
+        return "New conversation"
+    first = words[0]
+    if fence and fence.group(1):
+        first = f"{fence.group(1).upper() if fence.group(1).lower() == 'sql' else fence.group(1).capitalize()}: {first}"
     return first[:60] + ("…" if len(first) > 60 else "")
 
 
