@@ -67,6 +67,9 @@ def cells(tmp_path_factory, demo_warehouse_template):
             "%%penny sql\nDROP TABLE customers",
             "answer",
             "%%penny\nSELECT nope FROM customers",
+            "%%penny sql\nSELECT region, count(*) AS n FROM customers GROUP BY region",
+            "table_id = _.attrs['penny']['artifact_id']",
+            "%penny show {table_id}",
         ], data, mp)
     finally:
         mp.undo()
@@ -132,6 +135,14 @@ def test_a_failed_tool_shows_its_error_once_above_the_answer(cells):
     assert "DESCRIBE &lt;table&gt;" in failed and "<table>" not in text
     assert text.rstrip().endswith("The query did not work; the error is above.")
     assert text.count("nope") == 1
+
+
+def test_show_draws_a_table_as_penny_does_not_as_a_bare_dataframe(cells):
+    shown = [o for o in cells[28].outputs if o["output_type"] in ("display_data", "execute_result")]
+    assert len(shown) == 1, "one output: the table, not the table and a DataFrame"
+    data = shown[0]["data"]
+    assert "application/vnd.penny.artifact+json" in data and "<table" in data["text/html"]
+    assert data["application/vnd.penny.artifact+json"]["type"] == "table"
 
 
 def test_follow_ups_fill_variables_and_share_the_conversation(cells):

@@ -241,3 +241,18 @@ def test_a_table_shown_without_a_title_is_named_by_its_columns_once(sctx):
     assert table.title == table.spec["title"] == "net_new_mrr, rolling_3m by month"
     html = to_html({"type": "table", "title": table.title, "spec": table.spec})
     assert html.count(table.title) == 1, "the title is said once, not 'Table / Table'"
+
+
+def test_percentage_columns_show_as_percentages(sctx):
+    """A share of 0.42 reads "42.0%", a "Change %" of 4.2 reads "▲ 4.2%": not 0.421958 and 4.2 with no sign."""
+    r = run(sctx, "import pandas as pd\n"
+                  "df = pd.DataFrame({'region': ['NA', 'EMEA'], 'revenue': [205137.0, 281034.5],\n"
+                  "                   'share': [0.421958, 0.578042], 'Change %': [4.2, -3.1], 'pct_change': [0.04, -0.1]})\n"
+                  "penny.show(df)")
+    (table,) = r.artifacts
+    formats = {c["label"]: c["format"] for c in table.spec["columns"]}
+    assert formats == {"region": "text", "revenue": "number", "share": "percent_1", "Change %": "change_1",
+                       "pct_change": "percent_1"}
+    from penny_jupyter.artifacts.spec import format_number
+
+    assert format_number(0.421958, "percent_1") == "42.2%" and format_number(4.2, "change_1") == "▲ 4.2%"

@@ -12,6 +12,7 @@ import datetime as _dt
 import json as _json
 import math as _math
 import os as _os
+import re
 
 RESULTS_DIR = _os.environ.get("PENNY_RESULTS_DIR", "/work/.penny/results")
 WAREHOUSE = _os.environ.get("PENNY_WAREHOUSE", "/data/warehouse.duckdb")
@@ -87,6 +88,24 @@ def _fmt(dtype) -> str:
     return "text"
 
 
+_PERCENT_NAME = re.compile(r"%|pct|percent|share|rate|ratio|margin", re.I)
+_CHANGE_NAME = re.compile(r"change|growth|delta|diff", re.I)
+
+
+def _column_format(label: str, dtype, values) -> str:
+    """A float column named like a percentage shows as one: fractions (pandas' pct_change, a share: 0.42) as
+    "42.0%", a change already in percent ("Change %": 4.2) as "▲ 4.2%". Other columns keep their dtype's format."""
+    fmt = _fmt(dtype)
+    if fmt != "number" or not _PERCENT_NAME.search(label):
+        return fmt
+    seen = [abs(v) for v in values if isinstance(v, (int, float)) and v == v]
+    if seen and max(seen) <= 1.5:
+        return "percent_1"
+    if _CHANGE_NAME.search(label):
+        return "change_1"
+    return fmt
+
+
 def _title_of(columns: list[dict]) -> str:
     """A title from the columns when the code gave none: "net_new_mrr, rolling_3m by month"."""
     labels = [c["label"] for c in columns]
@@ -112,7 +131,8 @@ def show(df, title: str | None = None) -> None:
         k = n if n not in seen else f"{n}_{seen[n] + 1}"
         seen[n] = seen.get(n, 0) + 1
         keys.append(k)
-    columns = [{"key": k, "label": str(c), "format": _fmt(t)} for k, c, t in zip(keys, part.columns, part.dtypes)]
+    columns = [{"key": k, "label": str(c), "format": _column_format(str(c), t, part.iloc[:, i].tolist())}
+               for i, (k, c, t) in enumerate(zip(keys, part.columns, part.dtypes))]
     rows = [dict(zip(keys, (_plain(v) for v in r))) for r in part.itertuples(index=False, name=None)]
     _write("table", {"title": title or _title_of(columns), "columns": columns, "rows": rows, "truncated": truncated,
                      "total_rows": int(len(df))})
