@@ -316,6 +316,8 @@ def test_ask_streams_over_the_socket_and_keeps_the_conversation(live):
     assert live.cells[7]["stdout"].strip() == "True", "the follow-up went to the same conversation"
     stored = next(c for c in live.seen["conversations"] if c["id"] == conv)
     assert stored["messageCount"] >= 4  # two questions, two answers
+    # the sidebar's list tells a notebook's conversation from its own
+    assert stored["title"] == "Notebook · Show me company KPIs for this month"
 
 
 def test_sql_and_the_audit_log_say_it_went_through_the_server(live):

@@ -60,7 +60,7 @@ def cells(tmp_path_factory, demo_warehouse_template):
             "m = %penny metric revenue --period QTD --by region --top 2\nm",
             "list(m.frame().columns)[:2], len(m.frame())",
             "arts = %penny artifacts\nlist(arts.columns), len(arts) >= 5",
-            "convs = %penny conversations\nlist(convs.columns), len(convs)",
+            "convs = %penny conversations\nlist(convs.columns), len(convs), list(convs.title)",
             "%%penny python\nprint(6 * 7)",
             "%penny metric revenue --top many",
             "%%penny kpis\nbody",
@@ -157,7 +157,9 @@ def test_tables_come_back_as_dataframes(cells):
     assert "Revenue by region" in bundle(cells[16])["text/plain"]
     assert bundle(cells[17])["text/plain"] == "(['region', 'value'], 2)"
     assert bundle(cells[18])["text/plain"] == "(['id', 'type', 'title', 'version', 'created'], True)"
-    assert bundle(cells[19])["text/plain"] == "(['id', 'title', 'messages', 'created', 'updated'], 1)"
+    # one conversation (the follow-ups joined it), named as a notebook's for the sidebar's list
+    assert ast.literal_eval(bundle(cells[19])["text/plain"]) == (
+        ['id', 'title', 'messages', 'created', 'updated'], 1, ['Notebook · Show me company KPIs for this month?'])
 
 
 def test_failures_are_one_line_on_stderr(cells):

@@ -137,7 +137,7 @@ def test_a_timed_out_query_is_interrupted_not_left_running(tmp_path, penny_data_
 
 
 def test_a_conversation_is_titled_by_its_first_words_not_a_code_fence():
-    from penny_jupyter.chat.turn import conversation_title
+    from penny_jupyter.chat.titles import conversation_title
 
     assert conversation_title("```python\nprint('before')\nx / 0\n```") == "Python: print('before')"
     assert conversation_title("```sql\nSELECT region FROM customers\n```") == "SQL: SELECT region FROM customers"

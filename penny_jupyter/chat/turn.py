@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from typing import Any, Awaitable, Callable
 
 from .. import tracing
@@ -38,6 +37,7 @@ from . import grounding
 from .conversations import ConversationService
 from .leases import keep_alive
 from .memory import compact_data, fit_history, schema_tokens
+from .titles import conversation_title
 from .prompt import system_prompt
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -428,21 +428,6 @@ def _progress_sender(call, emit: Emit, conversation_id: str | None) -> Callable[
     return send
 
 
-_FENCE = re.compile(r"^\s*```+\s*([\w+-]*)\s*$")
-
-
-def conversation_title(content: str) -> str:
-    """The first line that says something: a pasted ```python block is titled "Python: <its first line>", not
-    "```python"."""
-    lines = [line.strip() for line in content.strip().splitlines()]
-    fence = _FENCE.match(lines[0]) if lines else None
-    words = [line for line in lines if line and not _FENCE.match(line)]
-    if not words:
-        return "New conversation"
-    first = words[0]
-    if fence and fence.group(1):
-        first = f"{fence.group(1).upper() if fence.group(1).lower() == 'sql' else fence.group(1).capitalize()}: {first}"
-    return first[:60] + ("…" if len(first) > 60 else "")
 
 
 __all__ = ["ChatService", "Emit"]

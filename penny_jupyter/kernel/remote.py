@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..chat.titles import notebook_title
 from ..errors import NotFound, PennyError, Unavailable, rebuild
 from ..signing import KERNEL_HEADER
 
@@ -130,7 +131,9 @@ class RemoteSession:
                 conv = None
         # The id is ours from the start, so a Stop before the first event can still name the turn to cancel
         # (the server creates a conversation it does not know, titled after the question).
-        conv = conv or f"conv_{uuid.uuid4().hex[:20]}"
+        if conv is None:  # named as a notebook's, so the sidebar's list tells the two apart
+            conv = f"conv_{uuid.uuid4().hex[:20]}"
+            self._call("POST", "conversations", json={"id": conv, "title": notebook_title(text)})
         ws = self._connect()
         sent = finished = False
         try:

@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
+from ..chat.titles import notebook_title
 from ..engine import Engine
 from ..errors import NotFound, Unavailable
 from ..settings import PennyConfig
@@ -122,6 +123,8 @@ class LocalSession:
                 self.engine.conversations.get(self.principal, conv)
             except NotFound:  # deleted in the sidebar meanwhile: start a new one
                 conv = None
+        if conv is None:  # named as a notebook's, so the sidebar's list tells the two apart
+            conv = self.engine.conversations.create(self.principal, notebook_title(text)).id
         events: queue.Queue = queue.Queue()
         running: dict[str, Any] = {}
 
