@@ -21,6 +21,9 @@ export interface IActiveConversation {
   draft: boolean;
 }
 
+/** More conversations than the list shows at once (four rows): a search box appears. */
+const SEARCH_FROM = 4;
+
 export class ConversationList {
   constructor(
     private _api: PennyApi,
@@ -32,7 +35,12 @@ export class ConversationList {
     this._list.setAttribute('role', 'listbox');
     this._error = el('div', 'penny-conversations-error');
     this._error.hidden = true;
-    this.node.append(this._list, this._error);
+    this._search = el('input', 'penny-conversation-search');
+    this._search.type = 'search';
+    this._search.placeholder = 'Search conversations';
+    this._search.setAttribute('aria-label', 'Search conversations by title');
+    this._search.addEventListener('input', () => this._render());
+    this.node.append(this._search, this._list, this._error);
   }
 
   readonly node: HTMLElement;
@@ -213,7 +221,12 @@ export class ConversationList {
   }
 
   private _render(): void {
-    const rows = (this._draft ? [this._draft] : []).concat(this._items);
+    // Search filters by title; the draft and the open conversation always stay listed.
+    const query = this._search.value.trim().toLowerCase();
+    this._search.hidden = this._items.length <= SEARCH_FROM && !query;
+    const rows = (this._draft ? [this._draft] : [])
+      .concat(this._items)
+      .filter(c => !query || c === this._draft || c.id === this._active?.id || c.title.toLowerCase().includes(query));
     const open = this._items.find(c => c.id === this._shareOpen && c.canShare !== undefined);
     if (!open) {
       this._shareOpen = null;
@@ -293,6 +306,7 @@ export class ConversationList {
     this._error.hidden = !message;
   }
 
+  private _search: HTMLInputElement;
   private _shareOpen: string | null = null;
   private _shownActive: string | null = null;
   private _sharePanel = new SharePanel({

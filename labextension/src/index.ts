@@ -88,7 +88,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       actions,
       onInsertCode: code => {
         void inserter.insertCode(code).catch(err => panel.thread.showError(err.message));
-      }
+      },
+      onInsertMarkdown: text => {
+        void inserter.insertMarkdown(text).catch(err => panel.thread.showError(err.message));
+      },
+      openSettings: () => void app.commands.execute('settingeditor:open', { query: 'Penny' })
     });
     app.shell.add(panel, 'left', { rank: 900 });
     if (restorer) {

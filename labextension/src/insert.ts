@@ -33,7 +33,30 @@ export class NotebookInserter {
     return this.insertCode(`%penny show ${artifactId}`, { run, loadMagics: true });
   }
 
+  /** An answer as a Markdown cell below the active one, rendered. */
+  async insertMarkdown(text: string): Promise<NotebookPanel> {
+    const panel = await this._cell(text, 'markdown');
+    await NotebookActions.run(panel.content); // renders a Markdown cell; no kernel needed
+    return panel;
+  }
+
   async insertCode(code: string, options: IInsertOptions = { run: false, loadMagics: false }): Promise<NotebookPanel> {
+    const panel = await this._cell(code, 'code');
+    const notebook = panel.content;
+    if (options.run || options.loadMagics) {
+      const kernel = await kernelReady(panel.sessionContext);
+      if (options.loadMagics) {
+        await loadMagics(kernel);
+      }
+      if (options.run) {
+        await NotebookActions.run(notebook, panel.sessionContext);
+      }
+    }
+    return panel;
+  }
+
+  /** A new cell of `type` holding `source` below the active one (or in place of a lone empty cell). */
+  private async _cell(source: string, type: 'code' | 'markdown'): Promise<NotebookPanel> {
     const panel = await this._notebook();
     await panel.context.ready;
     const notebook = panel.content;
@@ -45,20 +68,11 @@ export class NotebookInserter {
     } else {
       notebook.deselectAll();
     }
-    if (notebook.activeCell?.model.type !== 'code') {
-      NotebookActions.changeCellType(notebook, 'code');
+    if (notebook.activeCell?.model.type !== type) {
+      NotebookActions.changeCellType(notebook, type);
     }
-    notebook.activeCell!.model.sharedModel.setSource(code);
+    notebook.activeCell!.model.sharedModel.setSource(source);
     this._app.shell.activateById(panel.id);
-    if (options.run || options.loadMagics) {
-      const kernel = await kernelReady(panel.sessionContext);
-      if (options.loadMagics) {
-        await loadMagics(kernel);
-      }
-      if (options.run) {
-        await NotebookActions.run(notebook, panel.sessionContext);
-      }
-    }
     return panel;
   }
 

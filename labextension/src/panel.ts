@@ -4,6 +4,7 @@
  * conversation is shown, the composer sends.
  */
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { settingsIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
@@ -27,6 +28,9 @@ export interface IPanelOptions {
   rendermime: IRenderMimeRegistry | null;
   actions: IArtifactActions;
   onInsertCode: (code: string) => void;
+  onInsertMarkdown?: (text: string) => void;
+  /** The gear: Penny's settings (Settings → Penny). */
+  openSettings?: () => void;
 }
 
 export class PennyPanel extends Widget {
@@ -50,6 +54,15 @@ export class PennyPanel extends Widget {
     });
     this.models = new ModelPicker(options.api);
     titleRow.append(el('h2', 'penny-title', 'Penny'), this.models.node, newButton);
+    if (options.openSettings) {
+      const gear = el('button', 'penny-settings');
+      gear.type = 'button';
+      gear.title = 'Penny settings';
+      gear.setAttribute('aria-label', 'Penny settings');
+      gear.append(settingsIcon.element({ tag: 'span' }));
+      gear.addEventListener('click', () => options.openSettings!());
+      titleRow.append(gear);
+    }
     this._status = el('div', 'penny-status');
     this._status.setAttribute('role', 'status');
     this._status.setAttribute('aria-live', 'polite');
@@ -65,6 +78,7 @@ export class PennyPanel extends Widget {
       rendermime: options.rendermime,
       actions: options.actions,
       onInsertCode: options.onInsertCode,
+      onInsertMarkdown: options.onInsertMarkdown,
       empty: this._makeEmptyState(),
       onSuggestion: text => this.sendMessage(text)
     });

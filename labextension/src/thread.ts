@@ -3,6 +3,7 @@
  * DOM. It knows nothing about sockets or REST; the panel feeds it events and optimistic user
  * messages, and reads `busy` to show the typing indicator and the Stop button.
  */
+import { Clipboard } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISignal, Signal } from '@lumino/signaling';
 
@@ -26,8 +27,30 @@ export interface IThreadOptions {
   onInsertCode: (code: string) => void;
   /** Shown while the thread is empty. */
   empty: HTMLElement;
-  /** A suggested follow-up was clicked: send it as the next message. */
+  /** A suggested follow-up was clicked (or Regenerate): send it as the next message. */
   onSuggestion?: (text: string) => void;
+  /** Insert an answer into the active notebook as a Markdown cell. */
+  onInsertMarkdown?: (text: string) => void;
+}
+
+/** "You · 14:05": the time a message was written, in the reader's clock; the full date on hover. */
+function roleLine(who: string, when: string | Date | undefined): HTMLElement {
+  const line = el('div', 'penny-role', who);
+  const time = el('time', 'penny-time');
+  line.append(time);
+  setTime(line, when);
+  return line;
+}
+
+function setTime(line: Element | null, when: string | Date | undefined): void {
+  const time = line?.querySelector<HTMLTimeElement>('.penny-time');
+  const date = when instanceof Date ? when : when ? new Date(when) : null;
+  if (!time || !date || isNaN(date.getTime())) {
+    return;
+  }
+  time.dateTime = date.toISOString();
+  time.textContent = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  time.title = date.toLocaleString();
 }
 
 /** One assistant reply: tool cards, streamed Markdown, artifact cards. */
@@ -86,6 +109,7 @@ export class Thread {
     this._tools.clear();
     this._artifacts.clear();
     this._pendingUser = [];
+    this._lastQuestion = '';
     this._sticky = true;
     this.node.replaceChildren(this._options.empty);
     this._setBusy(false);
@@ -181,6 +205,8 @@ export class Thread {
       const cid = message.clientMessageId;
       const idx = cid ? this._pendingUser.findIndex(n => n.dataset.clientMessageId === cid) : -1;
       const node = idx >= 0 ? this._pendingUser.splice(idx, 1)[0] : this._appendUser(message.content);
+      setTime(node.querySelector('.penny-role'), message.createdAt);
+      this._lastQuestion = message.content;
       delete node.dataset.queued;
       node.dataset.messageId = message.id;
       this._current = null;
@@ -191,6 +217,7 @@ export class Thread {
       // The stored message is the authority: replace whatever the deltas built.
       const turn = this._turnFor(message.id);
       turn.text.set(message.content ?? '');
+      setTime(turn.node.querySelector('.penny-role'), message.createdAt);
     }
   }
 
@@ -260,7 +287,7 @@ export class Thread {
     const tools = el('div', 'penny-tools');
     const textHost = el('div', 'penny-text');
     const artifacts = el('div', 'penny-artifacts');
-    node.append(el('div', 'penny-role', 'Penny'), tools, textHost, artifacts);
+    node.append(roleLine('Penny', new Date()), tools, textHost, artifacts);
     const turn: ITurn = {
       node,
       tools,
@@ -298,8 +325,50 @@ export class Thread {
     } else if (status === 'interrupted' && !turn.node.querySelector('.penny-turn-note')) {
       turn.node.append(el('div', 'penny-turn-note', 'Interrupted: the server stopped.'));
     }
+    this._answerActions(turn);
     if (this._current === turn) {
       this._current = null;
+    }
+  }
+
+  /**
+   * Copy and Insert (as a Markdown cell) under an answer; Regenerate asks the question again, and only the
+   * latest answer offers it.
+   */
+  private _answerActions(turn: ITurn): void {
+    turn.node.querySelector('.penny-answer-actions')?.remove();
+    for (const old of this.node.querySelectorAll('.penny-answer-regenerate')) {
+      old.remove();
+    }
+    const bar = el('div', 'penny-answer-actions');
+    const button = (cls: string, label: string, title: string, run: (b: HTMLButtonElement) => void) => {
+      const b = el('button', `penny-answer-action ${cls}`, label);
+      b.type = 'button';
+      b.title = title;
+      b.addEventListener('click', () => run(b));
+      bar.append(b);
+    };
+    const text = () => turn.text.text.trim();
+    if (text()) {
+      button('penny-answer-copy', 'Copy', 'Copy this answer as Markdown', b => {
+        Clipboard.copyToSystem(text());
+        b.textContent = 'Copied';
+        window.setTimeout(() => (b.textContent = 'Copy'), 1500);
+      });
+      if (this._options.onInsertMarkdown) {
+        button('penny-answer-insert', 'Insert', 'Add this answer to the notebook as a Markdown cell', () =>
+          this._options.onInsertMarkdown!(text())
+        );
+      }
+    }
+    const question = this._lastQuestion;
+    if (question && this._options.onSuggestion) {
+      button('penny-answer-regenerate', 'Regenerate', 'Ask the same question again', () =>
+        this._options.onSuggestion!(question)
+      );
+    }
+    if (bar.childElementCount) {
+      turn.node.insertBefore(bar, turn.artifacts);
     }
   }
 
@@ -339,14 +408,15 @@ export class Thread {
     this._typingText.textContent = this._stopping
       ? 'Stopping…'
       : running
-        ? `Running ${running.node.dataset.tool}…`
+        ? `Working on ${running.node.querySelector('.penny-tool-name')?.textContent || 'it'}…`
         : 'Penny is working…';
     this.node.append(this._typing); // (re)attach as the last child
   }
 
   private _appendUser(content: string): HTMLElement {
     const node = el('div', 'penny-message penny-message-user');
-    node.append(el('div', 'penny-role', 'You'), el('div', 'penny-text penny-user-text', content));
+    node.append(roleLine('You', new Date()), el('div', 'penny-text penny-user-text', content));
+    this._lastQuestion = content;
     this._append(node);
     return node;
   }
@@ -374,6 +444,7 @@ export class Thread {
   private _conversationId: string | null = null;
   private _turns: ITurn[] = [];
   private _byMessage = new Map<string, ITurn>();
+  private _lastQuestion = '';
   private _current: ITurn | null = null;
   private _tools = new Map<string, ToolCard>();
   private _artifacts = new Map<string, ArtifactCard>();

@@ -1,0 +1,81 @@
+"""What jupyter-ai users expect of a chat, in Penny's sidebar: a time on every message, Copy, Insert and
+Regenerate on answers, a settings gear, and a search over conversations."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+HHMM = re.compile(r"^\d{1,2}:\d{2}( ?[AP]M)?$")
+
+
+def test_answers_have_a_time_copy_insert_and_regenerate(page: Page, penny, lab_server, screenshots_dir):
+    page.set_viewport_size({"width": 1400, "height": 900})
+    penny.open()
+    penny.new_chat()
+    penny.ask("revenue by region this quarter")
+    penny.ask("hello")
+    # (penny.ask hands back `.last`, which moves on: pin each answer by its place)
+    first, second = page.locator(".penny-message-assistant").nth(0), page.locator(".penny-message-assistant").nth(1)
+    # Who wrote it and when, on every message.
+    for message in page.locator(".penny-message").all():
+        expect(message.locator(".penny-role .penny-time")).to_have_text(HHMM)
+    assert page.locator(".penny-message-user .penny-role").first.inner_text().startswith("You")
+    assert first.locator(".penny-role").inner_text().startswith("Penny")
+
+    # Regenerate only under the latest answer: it asks the same question again.
+    expect(page.locator(".penny-answer-regenerate")).to_have_count(1)
+    expect(second.locator(".penny-answer-regenerate")).to_have_count(1)
+    before = page.locator(".penny-message-assistant").count()
+    second.locator(".penny-answer-regenerate").click()
+    expect(second.locator(".penny-answer-regenerate")).to_have_count(0, timeout=30_000)  # moved to the new answer
+    expect(page.locator(".penny-message-assistant")).to_have_count(before + 1)
+    penny.wait_idle()
+    expect(page.locator(".penny-message-user").last).to_have_text(re.compile("hello"))
+
+    # Copy: the answer's Markdown on the clipboard.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab_server.url.rstrip("/"))
+    first.locator(".penny-answer-copy").click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert "Revenue" in copied and "**" in copied, copied
+
+    penny.widen(480)
+    first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshots_dir / "sidebar-answer-actions.png"))
+
+    # Insert: the answer becomes a rendered Markdown cell in a notebook.
+    first.locator(".penny-answer-insert").click()
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    expect(notebook).to_have_count(1, timeout=60_000)
+    cell = notebook.locator(".jp-MarkdownCell").first
+    expect(cell.locator(".jp-RenderedMarkdown")).to_contain_text("Revenue", timeout=30_000)
+    assert not page.penny_errors, page.penny_errors
+
+
+def test_the_gear_opens_pennys_settings_and_search_filters_conversations(page: Page, penny):
+    penny.open()
+    titles = []
+    for i in range(5):
+        penny.new_chat()
+        text = f"hello number {i}"
+        penny.ask(text)
+        titles.append(text)
+    search = page.locator(".penny-conversation-search")
+    expect(search).to_be_visible()  # more conversations than the list shows
+    search.fill("number 3")
+    rows = page.locator(".penny-conversation")
+    expect(rows.filter(has_text="hello number 3")).to_have_count(1)
+    expect(rows.filter(has_text="hello number 1")).to_have_count(0)
+    expect(rows.filter(has_text="hello number 4")).to_have_count(1)  # the open one stays listed
+    search.fill("")
+    expect(rows.filter(has_text="hello number 1")).to_have_count(1)
+
+    page.locator(".penny-settings").click()
+    editor = page.locator(".jp-SettingsPanel, .jp-SettingEditor").first
+    expect(editor).to_be_visible(timeout=30_000)
+    expect(page.locator(".jp-PluginList").get_by_text("Penny").first).to_be_visible()
+    assert not page.penny_errors, page.penny_errors
