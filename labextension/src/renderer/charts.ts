@@ -1,7 +1,7 @@
 /** One plotly figure in a card: themed, sized to its container, resized when the container changes. */
 
 import { card, el, str } from './dom';
-import { ITheme, loadPlotly, readTheme, themedLayout } from './plotly';
+import { ITheme, loadPlotly, onThemeChange, readTheme, themedLayout } from './plotly';
 import type { IWidgetContext, IWidgetView } from './types';
 
 export const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ['lasso2d', 'select2d'] };
@@ -78,16 +78,27 @@ export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWi
   let observer: ResizeObserver | null = null;
   let lastWidth = 0;
   let frame = 0;
+  let stopTheme = () => undefined as void;
+
+  /** The figure as this theme draws it (fresh copies: plotly keeps what it is given). */
+  const themed = (): [any[], any] => {
+    const theme = readTheme(node);
+    const data = polishTraces(cloneData(figure?.data), theme);
+    return [data, themedLayout(horizontalBars(data, figure?.layout), theme, height, data)];
+  };
 
   const painted = loadPlotly().then(async Plotly => {
     if (disposed) {
       return;
     }
-    const theme = readTheme(node);
-    const data = polishTraces(cloneData(figure?.data), theme);
-    const layout = themedLayout(horizontalBars(data, figure?.layout), theme, height, data);
-    await Plotly.newPlot(plot, data, layout, CONFIG);
+    await Plotly.newPlot(plot, ...themed(), CONFIG);
     plotted = true;
+    stopTheme = onThemeChange(() => {
+      if (!disposed) {
+        // after the theme's CSS variables apply
+        requestAnimationFrame(() => void Plotly.react(plot, ...themed(), CONFIG));
+      }
+    });
     if (disposed) {
       Plotly.purge(plot);
       return;
@@ -129,6 +140,7 @@ export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWi
     },
     dispose: () => {
       disposed = true;
+      stopTheme();
       observer?.disconnect();
       cancelAnimationFrame(frame);
       if (plotted) {

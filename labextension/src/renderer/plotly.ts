@@ -8,6 +8,7 @@
 /** The part of the plotly.js API the renderer uses. */
 export interface IPlotly {
   newPlot(div: HTMLElement, data: any[], layout?: any, config?: any): Promise<HTMLElement>;
+  react(div: HTMLElement, data: any[], layout?: any, config?: any): Promise<HTMLElement>;
   toImage(div: HTMLElement, opts: { format: 'png'; width?: number; height?: number; scale?: number }): Promise<string>;
   purge(div: HTMLElement): void;
   Plots: { resize(div: HTMLElement): Promise<void> | void };
@@ -34,6 +35,19 @@ export function loadPlotly(): Promise<IPlotly> {
 /** True once plotly.js has been requested on this page (for benchmarks: cold vs warm). */
 export function plotlyRequested(): boolean {
   return loading !== null;
+}
+
+/**
+ * Calls `redraw` whenever JupyterLab switches theme (light/dark), until the returned function is called:
+ * a chart drawn in one theme must not keep its white background in the other.
+ */
+export function onThemeChange(redraw: () => void): () => void {
+  if (typeof MutationObserver !== 'function') {
+    return () => undefined;
+  }
+  const observer = new MutationObserver(() => redraw());
+  observer.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light', 'data-jp-theme-name'] });
+  return () => observer.disconnect();
 }
 
 /** JupyterLab theme colours, read from the CSS variables where the chart is mounted. */
