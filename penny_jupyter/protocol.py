@@ -48,6 +48,9 @@ class MessageFrame(Wire):
     conversation_id: ID | None = None
     client_message_id: ID | None = None
     model: ModelID | None = None  # this message only: "builtin", "ollama:<model>" or "openai:<model>"
+    # What the person attached from their notebook (the active cell, or its selected text): the model reads it
+    # with the question; the router runs it when asked to ("run this").
+    context: str | None = Field(default=None, max_length=20_000)
 
 
 class ToolExecuteFrame(Wire):

@@ -39,7 +39,7 @@ def make_engine(penny_data_dir, fake_ollama):
         e.close()
 
 
-def run_turn(engine, content=KPIS, cid="conv_1", during=None, model=None, client_id=None):
+def run_turn(engine, content=KPIS, cid="conv_1", during=None, model=None, client_id=None, context=None):
     events: list[dict] = []
 
     async def emit(e):
@@ -47,7 +47,7 @@ def run_turn(engine, content=KPIS, cid="conv_1", during=None, model=None, client
 
     async def main():
         frame = MessageFrame(type="message", content=content, conversation_id=cid, model=model,
-                             client_message_id=client_id)
+                             client_message_id=client_id, context=context)
         task = asyncio.ensure_future(engine.chat.handle_message(WHO, frame, emit))
         if during:
             await during(engine, events)
@@ -508,3 +508,29 @@ def test_sql_that_writes_is_refused_in_a_sentence_that_says_why(make_engine, sta
     text = text_of(events)
     assert "read-only" in text and "can't answer that one yet" not in text, text
     assert "run_sql failed" not in text and "Traceback" not in text, text
+
+
+CELL = "df = penny.sql('SELECT region, sum(amount) AS revenue FROM invoices GROUP BY 1')\ndf.plot()"
+
+
+def test_a_notebook_cell_attached_to_a_question_reaches_the_model_and_stays_with_it(make_engine, fake_ollama):
+    engine = make_engine()
+    run_turn(engine, "why does this plot look empty?", context=CELL)
+    asked = fake_ollama.requests[-1]["messages"][-1]
+    assert asked["role"] == "user"
+    assert asked["content"] == f"why does this plot look empty?\n\nFrom my notebook:\n```\n{CELL}\n```"
+    user = stored(engine)[0]
+    assert user.content == "why does this plot look empty?" and user.meta == {"context": CELL}
+    run_turn(engine, "and in EMEA?")  # a follow-up: the model still sees the cell in the history
+    history = [m["content"] for m in fake_ollama.requests[-1]["messages"] if m["role"] == "user"]
+    assert CELL in history[0] and history[-1] == "and in EMEA?"
+
+
+def test_the_router_runs_an_attached_cell_when_asked_to_and_only_then(make_engine):
+    engine = make_engine()
+    sql = "SELECT region, count(*) AS n FROM customers GROUP BY region ORDER BY region"
+    events = run_turn(engine, "run this", model="builtin", context=sql)
+    started = next(e for e in events if e["type"] == "tool.started")
+    assert started["tool"] == "run_sql" and started["params"]["query"] == sql
+    events = run_turn(engine, "hello", cid="conv_2", model="builtin", context=sql)
+    assert not [e for e in events if e["type"] == "tool.started"], "a greeting does not run the cell"

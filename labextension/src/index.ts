@@ -19,7 +19,7 @@ import { installGlobal } from './global';
 import { pennyIcon } from './icon';
 import { INSERT_COMMAND, NotebookInserter } from './insert';
 import { pennySettings } from './location';
-import { PennyPanel } from './panel';
+import { INotebookContext, PennyPanel } from './panel';
 import { PennySocket } from './socket';
 
 const PLUGIN_ID = 'penny-jupyter:plugin';
@@ -92,7 +92,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       onInsertMarkdown: text => {
         void inserter.insertMarkdown(text).catch(err => panel.thread.showError(err.message));
       },
-      openSettings: () => void app.commands.execute('settingeditor:open', { query: 'Penny' })
+      openSettings: () => void app.commands.execute('settingeditor:open', { query: 'Penny' }),
+      notebookContext: () => activeCellContext(tracker)
     });
     app.shell.add(panel, 'left', { rank: 900 });
     if (restorer) {
@@ -151,3 +152,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 export default plugin;
+
+
+/** The active notebook's cell to attach to a question: its selected text, else its whole source. */
+function activeCellContext(tracker: INotebookTracker | null): INotebookContext | null {
+  const panel = tracker?.currentWidget;
+  const cell = panel?.content.activeCell;
+  if (!panel || !cell) {
+    return null;
+  }
+  const source = cell.model.sharedModel.getSource();
+  const index = panel.content.activeCellIndex + 1;
+  const name = `${panel.context.localPath.split('/').pop()}, cell ${index}`;
+  const editor = cell.editor;
+  if (editor) {
+    const sel = editor.getSelection();
+    const from = editor.getOffsetAt(sel.start);
+    const to = editor.getOffsetAt(sel.end);
+    if (to !== from) {
+      return { label: `${name} (selection)`, text: source.slice(Math.min(from, to), Math.max(from, to)) };
+    }
+  }
+  return source.trim() ? { label: name, text: source } : null;
+}
+

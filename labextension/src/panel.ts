@@ -31,6 +31,14 @@ export interface IPanelOptions {
   onInsertMarkdown?: (text: string) => void;
   /** The gear: Penny's settings (Settings → Penny). */
   openSettings?: () => void;
+  /** The active notebook's cell (its selection, else its source) to attach to a question, if any. */
+  notebookContext?: () => INotebookContext | null;
+}
+
+export interface INotebookContext {
+  /** "analysis.ipynb, cell 3" or "… (selection)". */
+  label: string;
+  text: string;
 }
 
 export class PennyPanel extends Widget {
@@ -105,7 +113,18 @@ export class PennyPanel extends Widget {
     this._hint = el('div', 'penny-input-hint');
     const row = el('div', 'penny-composer-row');
     row.append(this._input, this._stop, this._send);
-    composer.append(row, this._reason, this._hint);
+    // "Ask about: analysis.ipynb, cell 3": off by default, offered while a notebook cell is active.
+    this._contextSource = options.notebookContext ?? (() => null);
+    this._contextBox = el('input', 'penny-context-toggle');
+    this._contextBox.type = 'checkbox';
+    this._contextBox.id = 'penny-context-toggle';
+    this._contextLabel = el('label', 'penny-context-label');
+    this._contextLabel.htmlFor = this._contextBox.id;
+    this._context = el('div', 'penny-context');
+    this._context.append(this._contextBox, this._contextLabel);
+    this._input.addEventListener('focus', () => this._renderContext());
+    composer.append(row, this._context, this._reason, this._hint);
+    this._renderContext();
 
     this.node.append(header, this.conversations.node, this.thread.node, composer);
 
@@ -155,6 +174,10 @@ export class PennyPanel extends Widget {
     }
     const clientMessageId = newId('c');
     const frame: ClientFrame = { type: 'message', content, conversationId, clientMessageId };
+    const attached = this._contextBox.checked && text === undefined ? this._contextSource() : null;
+    if (attached?.text.trim()) {
+      frame.context = attached.text;
+    }
     const model = this.models.model;
     if (model) {
       frame.model = model; // omitted = the server's default
@@ -164,7 +187,7 @@ export class PennyPanel extends Widget {
       return false;
     }
     this.conversations.markStarted(conversationId);
-    this.thread.addPendingUser(content, clientMessageId, result === 'queued');
+    this.thread.addPendingUser(content, clientMessageId, result === 'queued', frame.context ? attached!.label : '');
     if (text === undefined) {
       this._input.value = '';
       this._autosize();
@@ -299,6 +322,14 @@ export class PennyPanel extends Widget {
     this._renderComposer();
   }
 
+  /** Offer the active cell (named) when there is one; the choice stays until the person unticks it. */
+  private _renderContext(): void {
+    const ctx = this._contextSource();
+    this._context.hidden = !ctx;
+    this._contextLabel.textContent = ctx ? `Ask about ${ctx.label}` : '';
+    this._contextLabel.title = ctx ? ctx.text.slice(0, 500) : '';
+  }
+
   private _renderComposer(): void {
     const disabled = !this._canSend();
     this._input.disabled = disabled;
@@ -373,6 +404,10 @@ export class PennyPanel extends Widget {
   private _status: HTMLElement;
   private _statusText: HTMLElement;
   private _retryButton: HTMLButtonElement;
+  private _contextSource: () => INotebookContext | null;
+  private _contextBox: HTMLInputElement;
+  private _contextLabel: HTMLLabelElement;
+  private _context: HTMLElement;
   private _input: HTMLTextAreaElement;
   private _send: HTMLButtonElement;
   private _stop: HTMLButtonElement;

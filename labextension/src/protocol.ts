@@ -17,6 +17,8 @@ export type ClientFrame =
       clientMessageId?: string;
       /** "builtin", "ollama:<name>" or "openai:<name>"; omitted = the server's default. */
       model?: string;
+      /** The active notebook cell (or its selected text), attached to this question. */
+      context?: string;
     }
   | { type: 'resume'; conversationId: string; afterSeq: number }
   | { type: 'cancel'; conversationId: string }

@@ -116,9 +116,12 @@ export class Thread {
   }
 
   /** Show what the person just sent, before the server confirms it. */
-  addPendingUser(content: string, clientMessageId: string, queued: boolean): void {
+  addPendingUser(content: string, clientMessageId: string, queued: boolean, attached = ''): void {
     const node = this._appendUser(content);
     node.dataset.clientMessageId = clientMessageId;
+    if (attached) {
+      node.append(el('div', 'penny-attached', `+ ${attached}`));
+    }
     if (queued) {
       node.dataset.queued = 'true';
     }
@@ -206,6 +209,12 @@ export class Thread {
       const idx = cid ? this._pendingUser.findIndex(n => n.dataset.clientMessageId === cid) : -1;
       const node = idx >= 0 ? this._pendingUser.splice(idx, 1)[0] : this._appendUser(message.content);
       setTime(node.querySelector('.penny-role'), message.createdAt);
+      const context = typeof message.meta?.context === 'string' ? message.meta.context : '';
+      if (context && !node.querySelector('.penny-attached')) {
+        const note = el('div', 'penny-attached', '+ a notebook cell');
+        note.title = context.slice(0, 500);
+        node.append(note);
+      }
       this._lastQuestion = message.content;
       delete node.dataset.queued;
       node.dataset.messageId = message.id;

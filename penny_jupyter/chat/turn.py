@@ -85,10 +85,11 @@ class ChatService:
         """A `message` frame of the chat socket."""
         with tracing.span("penny.frame", frame="message", tenant=who.tenant):
             await self.ask(who, frame.conversation_id, frame.content, emit,
-                           client_message_id=frame.client_message_id, model=frame.model)
+                           client_message_id=frame.client_message_id, model=frame.model, context=frame.context)
 
     async def ask(self, who: Principal, conversation_id: str | None, content: str, emit: Emit, *,
-                  client_message_id: str | None = None, model: str | None = None) -> None:
+                  client_message_id: str | None = None, model: str | None = None,
+                  context: str | None = None) -> None:
         """One message from a person and the whole turn that answers it, whichever transport brought it."""
         conversations = self.conversations
         conv = conversations.get_or_create(who, conversation_id, title=conversation_title(content))
@@ -96,7 +97,8 @@ class ChatService:
         # Stored before the model is asked anything: a failed turn never loses what the person wrote. The turn's
         # lease comes with it, so from here on the turn ends with an answer even if this process dies.
         user_msg = conversations.append_message(who, conv.id, "user", content, client_message_id=client_message_id,
-                                                opens_turn=turn.message_id)
+                                                opens_turn=turn.message_id,
+                                                meta={"context": context} if context else None)
         await emit(user_msg.created_event())
         key = (who.tenant, conv.id)
         task = asyncio.current_task()
@@ -105,7 +107,7 @@ class ChatService:
         beats = self._heartbeat(turn, task)
         with tracing.span("penny.turn", tenant=who.tenant, conversation=conv.id) as span:
             try:
-                await turn.run(content, model)
+                await turn.run(content, model, context or None)
             except asyncio.CancelledError:
                 await turn.finish("cancelled")
             except Exception:
@@ -195,6 +197,14 @@ class _Recorder:
         await self.emit(payload)
 
 
+def with_context(question: str, context: str | None) -> str:
+    """A question as a model reads it: with what the person attached from their notebook, fenced."""
+    if not context:
+        return question
+    fence = "````" if "```" in context else "```"
+    return f"{question}\n\nFrom my notebook:\n{fence}\n{context}\n{fence}"
+
+
 class _Turn:
     def __init__(self, chat: ChatService, who: Principal, conversation_id: str, emit: Emit) -> None:
         self.chat, self.who, self.conversation_id = chat, who, conversation_id
@@ -224,14 +234,14 @@ class _Turn:
         self.text.append(text)
         await self.send(wire.event(wire.AssistantDeltaEvent, message_id=self.message_id, text=text))
 
-    async def run(self, content: str, override: str | None = None) -> None:
+    async def run(self, content: str, override: str | None = None, context: str | None = None) -> None:
         chat = self.chat
         sel = await chat.models.select(override)
         self.model_id = sel.id
+        asked = {"role": "user", "content": content, **({"context": context} if context else {})}
         try:
             # The router reads only the message it answers: no need to load the conversation for it.
-            messages = ([{"role": "user", "content": content}] if isinstance(sel.model, BuiltinBackend)
-                        else self.history())
+            messages = [asked] if isinstance(sel.model, BuiltinBackend) else self.history()
             await self.answer(sel.model, messages)
         except ModelUnavailable as e:
             self.fault = e.code
@@ -246,7 +256,7 @@ class _Turn:
             log.info("model %s failed (%s) in %s; the built-in router answers", sel.id, e.code, self.conversation_id)
             await self.delta(f"{lead}{e.message} The built-in router answers instead.\n\n")
             self.model_id, self.fell_back = builtin.name, True
-            await self.answer(builtin, [{"role": "user", "content": content}])
+            await self.answer(builtin, [asked])
         await self.check_figures(content)
         await self.finish("complete")
 
@@ -262,7 +272,7 @@ class _Turn:
     def history(self) -> list[dict[str, Any]]:
         chat = self.chat
         msgs = chat.conversations.messages(self.who, self.conversation_id)
-        history = [{"role": m.role, "content": m.content} for m in msgs
+        history = [{"role": m.role, "content": with_context(m.content, (m.meta or {}).get("context"))} for m in msgs
                    if m.role in ("user", "assistant") and m.content]
         system = system_prompt(chat.config.today())
         return fit_history(history, int(chat.option("history_token_budget")), system=system,

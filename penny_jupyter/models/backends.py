@@ -60,8 +60,12 @@ class BuiltinBackend:
                 yield TextDelta(chunk)
             yield Done({})
             return
-        text = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+        asked = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        text = asked.get("content") or ""
         route = self.router.route(text)
+        if asked.get("context") and RUN_IT.search(text) and (route is None or hasattr(route, "question")):
+            # "run this" about the attached cell: the cell's SQL or Python is the request
+            route = self.router.route(asked["context"])
         if route is None:
             from .builtin import help_reply
 
@@ -72,6 +76,10 @@ class BuiltinBackend:
             yield TextDelta(intro(route.tool, route.params))
             yield ToolCallRequest(id=f"route_{next(_ids)}", name=route.tool, arguments=dict(route.params))
         yield Done({})
+
+
+# A request to run what the person attached ("run this", "execute it", "run the cell").
+RUN_IT = re.compile(r"\b(run|execute|exec)\b", re.I)
 
 
 def _after_tool(msg: dict[str, Any]) -> str:

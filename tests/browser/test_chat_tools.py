@@ -79,3 +79,29 @@ def test_the_gear_opens_pennys_settings_and_search_filters_conversations(page: P
     expect(editor).to_be_visible(timeout=30_000)
     expect(page.locator(".jp-PluginList").get_by_text("Penny").first).to_be_visible()
     assert not page.penny_errors, page.penny_errors
+
+
+def test_a_question_can_carry_the_active_notebook_cell(page: Page, penny, screenshots_dir):
+    sql = "SELECT region, count(*) AS customers FROM customers GROUP BY region ORDER BY region"
+    penny.open()
+    penny.widen(480)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:create-new', {kernelName: 'python3'})")
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell")).to_have_count(1, timeout=60_000)
+    page.evaluate("(sql) => window.jupyterapp.shell.currentWidget.content.activeCell.model.sharedModel.setSource(sql)",
+                  sql)
+    penny.new_chat()
+    page.locator(".penny-input").focus()
+    toggle = page.locator(".penny-context")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_contain_text(re.compile(r"Ask about Untitled\d*\.ipynb, cell 1"))
+    page.locator(".penny-context-toggle").check()
+    answer = penny.ask("run this")
+    card = answer.locator(".penny-tool")
+    expect(card).to_have_attribute("data-tool", "run_sql")
+    expect(card.locator(".penny-tool-params")).to_have_text(sql)
+    expect(page.locator(".penny-message-user").last.locator(".penny-attached")).to_contain_text("cell 1")
+    page.screenshot(path=str(screenshots_dir / "sidebar-cell-context.png"))
+    # Stored with the question: after a reload the message still says a cell went with it.
+    penny.open(reset=False)
+    expect(page.locator(".penny-message-user").last.locator(".penny-attached")).to_have_text("+ a notebook cell")
+    assert not page.penny_errors, page.penny_errors
