@@ -120,6 +120,8 @@ async def probe_source(engine, tenant: str) -> dict[str, Any]:
         kind = "demo"
     elif isinstance(source, dict) and "duckdb" in source:
         kind = "duckdb"
+    elif isinstance(source, dict) and "warehouse" in source:
+        kind = "postgresql"  # the company's own database (pgwarehouse.py); its URL is never shown
     else:
         tables = (source.get("tables") or {}) if isinstance(source, dict) else {}
         kind = "s3" if any(str(p).startswith(("s3://", "s3a://")) for p in tables.values()) else "files"
@@ -149,7 +151,7 @@ async def probe_source(engine, tenant: str) -> dict[str, Any]:
 def _count_tables(warehouses, tenant: str) -> int:
     cur = warehouses.cursor(tenant)
     try:
-        return int(cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'")
+        return int(cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
                    .fetchone()[0])
     finally:
         cur.close()

@@ -120,6 +120,37 @@ class PostgresServer:
         name = url.rsplit("/", 1)[1]
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # FORCE: a leaked connection cannot block it
 
+    def load_duckdb(self, path, url: str, *, reader: str | None = None) -> None:
+        """Copy every table of a DuckDB warehouse (the generated demo) into the database at `url`, with its
+        column types; `reader` (a role name) is given what the README tells an admin to grant: SELECT only."""
+        import duckdb
+        import psycopg
+
+        types = {"DOUBLE": "double precision", "FLOAT": "real", "BIGINT": "bigint", "INTEGER": "integer",
+                 "SMALLINT": "smallint", "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp",
+                 "VARCHAR": "text", "HUGEINT": "numeric"}
+        database = url.rsplit("/", 1)[1]
+        with duckdb.connect(str(path), read_only=True) as src, \
+                psycopg.connect(self.dsn(database), autocommit=True) as dst:
+            tables = [r[0] for r in src.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                                "ORDER BY 1").fetchall()]
+            for table in tables:
+                cols = src.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                                   "AND schema_name = 'main' ORDER BY column_index", [table]).fetchall()
+                ddl = ", ".join(f'"{c}" {types.get(t.split("(")[0], "numeric" if t.startswith("DECIMAL") else "text")}'
+                                for c, t in cols)
+                dst.execute(f'CREATE TABLE "{table}" ({ddl})')
+                names = ", ".join(f'"{c}"' for c, _ in cols)
+                with dst.cursor() as cur, cur.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                    for row in src.execute(f'SELECT * FROM "{table}"').fetchall():
+                        copy.write_row(row)
+            if reader:
+                dst.execute(f'DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \'{reader}\') THEN '
+                            f'CREATE ROLE "{reader}" LOGIN; END IF; END $$')
+                dst.execute(f'GRANT USAGE ON SCHEMA public TO "{reader}"')
+                dst.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{reader}"')
+            dst.execute("ANALYZE")
+
     def _admin(self, sql: str) -> None:
         import psycopg
 

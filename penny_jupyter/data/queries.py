@@ -18,7 +18,6 @@ from ..artifacts.spec import format_number
 from ..errors import NotFound
 from .catalog import Metric, check_dimension, get_metric, resolve_unit
 from .formatting import format_change
-from .generator import DEAL_STAGES
 from .periods import Period
 
 
@@ -184,19 +183,21 @@ QUERIES: dict[str, str] = {
         "sum(d.amount) AS amount FROM deal_stage_history h JOIN deals d USING (deal_id) "
         "WHERE d.created_date BETWEEN $start AND $end AND h.stage <> 'Closed Lost' AND h.entered_date <= $end "
         "GROUP BY h.stage ORDER BY stage_order"),
+    # Written once in SQL every engine runs (no DuckDB-only functions): pgwarehouse.render does the dialects.
     "top_open_deals": (
-        "WITH open AS (SELECT d.*, (SELECT max(h.stage_order) FROM deal_stage_history h "
-        "WHERE h.deal_id = d.deal_id AND h.entered_date <= $end) AS so FROM deals d "
-        "WHERE d.created_date <= $end AND (d.close_date IS NULL OR d.close_date > $end)) "
-        "SELECT name, list_extract($stages, so + 1) AS stage, region, segment, amount, "
+        "WITH open AS (SELECT d.*, (SELECT h.stage FROM deal_stage_history h "
+        "WHERE h.deal_id = d.deal_id AND h.entered_date <= $end ORDER BY h.stage_order DESC LIMIT 1) AS reached "
+        "FROM deals d WHERE d.created_date <= $end AND (d.close_date IS NULL OR d.close_date > $end)) "
+        "SELECT name, reached AS stage, region, segment, amount, "
         "CAST($end - created_date AS INTEGER) AS age_days FROM open ORDER BY amount DESC, name LIMIT 10"),
     "incident_timeline": (
         "SELECT incident_id, opened_at, resolved_at, severity, service, title, downtime_minutes, status "
         "FROM incidents WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end "
         "ORDER BY (severity IN ('sev1', 'sev2')) DESC, opened_at DESC LIMIT 25"),
     "service_status": (
-        "WITH st AS (SELECT service, arg_max(status, changed_at) AS status FROM service_status_history "
-        "WHERE changed_at < CAST($end AS TIMESTAMP) + INTERVAL 1 DAY GROUP BY service), "
+        "WITH latest AS (SELECT service, status, row_number() OVER (PARTITION BY service ORDER BY changed_at DESC) "
+        "AS n FROM service_status_history WHERE changed_at < CAST($end AS TIMESTAMP) + INTERVAL 1 DAY), "
+        "st AS (SELECT service, status FROM latest WHERE n = 1), "
         "inc AS (SELECT service, count(*) AS n, sum(downtime_minutes) AS down FROM incidents "
         "WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end GROUP BY service) "
         "SELECT s.name, coalesce(st.status, 'operational') AS status, coalesce(inc.n, 0) AS incidents, "
@@ -217,8 +218,6 @@ def run_query(cur, name: str, period: Period) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"end": period.end}
     if "$start" in sql:
         params["start"] = period.start
-    if "$stages" in sql:
-        params["stages"] = list(DEAL_STAGES)
     res = cur.execute(sql, params)
     cols = [c[0] for c in res.description]
     return [dict(zip(cols, r)) for r in res.fetchall()]
@@ -228,9 +227,14 @@ def run_query(cur, name: str, period: Period) -> list[dict[str, Any]]:
 
 def describe_warehouse(cur) -> list[dict[str, Any]]:
     """Every table of the warehouse: name, exact row count, columns with their types."""
-    cols = cur.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
-                       "WHERE database_name = current_database() AND schema_name = 'main' "
-                       "ORDER BY table_name, column_index").fetchall()
+    if getattr(cur, "dialect", "duckdb") == "postgres":  # the company's own PostgreSQL (pgwarehouse.py)
+        from .pgwarehouse import describe_sql
+
+        cols = cur.execute(describe_sql(), native=True).fetchall()
+    else:
+        cols = cur.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
+                           "WHERE database_name = current_database() AND schema_name = 'main' "
+                           "ORDER BY table_name, column_index").fetchall()
     tables: dict[str, list[dict[str, str]]] = {}
     for t, c, typ in cols:
         tables.setdefault(t, []).append({"name": c, "type": typ})

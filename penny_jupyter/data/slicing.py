@@ -67,8 +67,10 @@ def compile_slice(m: Metric, by: str | None, grain: str | None, filters: Iterabl
     cur_cond = "day >= $start" if m.kind != "balance" else None
     cmp_cond = ("day BETWEEN $cs AND $ce" if m.kind != "balance" else "day <= $ce") if compare else "false"
     ca, pa = agg("a", cur_cond), agg("a", cmp_cond)
-    cb, pb = (agg("b", cur_cond), agg("b", cmp_cond)) if m.kind == "ratio" else ("NULL", "NULL")
-    op = agg("a", "day < $start") if m.kind == "balance" else "NULL"
+    # typed NULLs: an untyped one in a CTE is text to PostgreSQL, and the UNION below would not match
+    none = "CAST(NULL AS DOUBLE)"
+    cb, pb = (agg("b", cur_cond), agg("b", cmp_cond)) if m.kind == "ratio" else (none, none)
+    op = agg("a", "day < $start") if m.kind == "balance" else none
     # an empty group is worth 0 of a flow or balance (it ranks among the values), but has no ratio
     rank_val = "ca / nullif(cb, 0)" if m.kind == "ratio" else "coalesce(ca, 0)"
     grouping = "GROUPING SETS ((g), ())" if by else "()"

@@ -71,6 +71,13 @@ def validate(tenant: str, source: Any) -> dict:
 
     if not isinstance(source, dict) or not source:
         raise bad("expected {'duckdb': path} or {'tables': {name: path, ...}}")
+    if "warehouse" in source:
+        from .pgwarehouse import dialect_of
+
+        if set(source) - {"warehouse"} or not isinstance(source["warehouse"], str):
+            raise bad("a {'warehouse': url} source takes only the SQLAlchemy URL of the company's database")
+        dialect_of(source["warehouse"])  # a sentence naming the URL forms it accepts
+        return source
     if "duckdb" in source:
         if set(source) - {"duckdb"} or not isinstance(source["duckdb"], str):
             raise bad("a {'duckdb': path} source takes only the path of a .duckdb file")

@@ -46,7 +46,10 @@ DENIED_FUNCTIONS = {
 # Name patterns for the same: readers, scanners, attachers, DuckDB system functions, pragmas.
 DENIED_PATTERNS = re.compile(
     r"^(read_|parquet_|sniff_|duckdb_|pragma_|sqlite_|postgres_|mysql_|iceberg_|delta_|ducklake_|"
-    r"http_|https_|s3_|gcs_|azure_|arrow_|excel_|st_read|st_drivers)|(_scan|_attach|_secret|_secrets)$"
+    r"http_|https_|s3_|gcs_|azure_|arrow_|excel_|st_read|st_drivers|"
+    # PostgreSQL's (a company warehouse, pgwarehouse.py): server files, other databases, other sessions, settings
+    r"pg_read_|pg_ls_|pg_stat_file|lo_|dblink|pg_terminate_|pg_cancel_|pg_reload_|set_config)"
+    r"|(_scan|_attach|_secret|_secrets)$"
 )
 
 # Statement kinds a query may be; everything else is refused with a sentence naming it.

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from ..settings import PennyConfig
+    from .pgwarehouse import PgWarehouse
     from .sqlprocess import SqlProcess
 
 
@@ -44,6 +45,7 @@ class Warehouses:
         self._checked: set[str] = set()
         self._sources: dict[str, tuple[Path, float]] = {}  # tenant -> (built file, when last checked)
         self._processes = None  # SqlProcessPool, made on the first run_sql
+        self._pg: dict[str, "PgWarehouse"] = {}  # tenant -> its own PostgreSQL pool (a `warehouse` source)
         self._running: dict[tuple[str, str], list[float]] = {}  # (tenant, user) -> when their queries began
 
     def path(self, tenant: str) -> Path:
@@ -67,6 +69,11 @@ class Warehouses:
         from . import sources
 
         sources.validate(tenant, source)
+        if "warehouse" in source:
+            # The sandbox reads a warehouse FILE (penny.sql in run_python): a database it cannot reach, by design.
+            raise SourceUnavailable(f"tenant {tenant!r} queries its own database where it lives, and run_python "
+                                    "cannot read it from the sandbox yet; use run_sql, query_metric or the "
+                                    "dashboards")
         if "duckdb" in source:
             p = Path(source["duckdb"]).expanduser()
             if not p.is_file():
@@ -130,8 +137,32 @@ class Warehouses:
         return conn
 
     def cursor(self, tenant: str) -> "duckdb.DuckDBPyConnection":
-        """A fresh cursor (usable from one thread) on the tenant's one cached read-only connection."""
+        """A fresh cursor (usable from one thread) on the tenant's one cached read-only connection, or, for a
+        tenant whose data lives in its own PostgreSQL, a cursor over that tenant's pool (pgwarehouse.py)."""
+        pg = self.database(tenant)
+        if pg is not None:
+            return pg.cursor()
         return self.connection(tenant).cursor()
+
+    def database(self, tenant: str) -> "PgWarehouse | None":
+        """The tenant's own PostgreSQL (its `warehouse` source), or None when its data is a DuckDB file. Pools
+        are per tenant: one tenant's URL is never used for another's call."""
+        check_tenant_name(tenant)
+        source = (self.config.tenant_sources or {}).get(tenant)
+        if not isinstance(source, dict) or "warehouse" not in source:
+            return None
+        pg = self._pg.get(tenant)
+        if pg is None:
+            from . import sources
+            from .pgwarehouse import PgWarehouse
+
+            sources.validate(tenant, source)
+            with self._guard:
+                pg = self._pg.get(tenant)
+                if pg is None:
+                    pg = self._pg[tenant] = PgWarehouse(tenant, source["warehouse"],
+                                                        timeout=float(self.config.sql_timeout))
+        return pg
 
     @contextmanager
     def untrusted(self, who: Principal, on_start: Callable[["SqlProcess"], None] = lambda proc: None
@@ -158,6 +189,14 @@ class Warehouses:
             pool = self._processes
         proc = None
         try:
+            pg = self.database(who.tenant)
+            if pg is not None:  # its own PostgreSQL: the server stops the query (statement_timeout), no child
+                from .pgwarehouse import PgQueries
+
+                runner = PgQueries(pg)
+                on_start(runner)
+                yield runner
+                return
             proc = pool.checkout(self.ensure(who.tenant))
             on_start(proc)
             yield proc
@@ -172,6 +211,8 @@ class Warehouses:
     def close(self) -> None:
         if self._processes is not None:
             self._processes.close()
+        for pg in list(self._pg.values()):
+            pg.close()
         with self._guard:
             conns, self._conns = self._conns, {}
             retired, self._retired = self._retired, []

@@ -1,0 +1,236 @@
+"""A tenant's warehouse on PostgreSQL, queried where it lives: `tenant_sources = {"acme": {"warehouse":
+"postgresql+psycopg://penny_ro@db/acme"}}`. Nothing is copied.
+
+The catalog's SQL is written once, in DuckDB's dialect; `render` turns it into the warehouse's dialect with
+sqlglot (and names each derived table, which PostgreSQL before 16 requires). Every query runs in its own
+READ ONLY transaction with a `statement_timeout`, as the role in the URL (the README's two GRANTs give it
+SELECT only), and at most `sql_row_cap` rows come back. The connections, and the credentials in the URL, stay
+in this process: a kernel or a sandbox never sees them. Each tenant has its own small pool, so one tenant's
+URL is never used for another's call.
+"""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+import queue
+import threading
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, Iterator
+
+from ..errors import SourceConfigError, SourceUnavailable
+
+# SQLAlchemy-style URL scheme -> sqlglot dialect. Only PostgreSQL is run here; the others are rendered (their
+# drivers are the admin's to install) so a mapping can be checked against the engine a company runs.
+DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "snowflake": "snowflake", "bigquery": "bigquery",
+            "trino": "trino", "duckdb": "duckdb"}
+POOL_SIZE = 4  # connections per tenant at most
+WAIT_SECONDS = 30.0  # for a free connection, before the call is refused as busy
+
+
+def dialect_of(url: str) -> str:
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if scheme not in DIALECTS:
+        raise SourceConfigError(f"a warehouse URL must start with one of {', '.join(sorted(DIALECTS))} "
+                                f"(e.g. postgresql+psycopg://penny_ro@db/acme), not {scheme or url[:20]!r}")
+    return DIALECTS[scheme]
+
+
+@lru_cache(maxsize=1024)
+def render(sql: str, dialect: str) -> str:
+    """The catalog's DuckDB SQL in `dialect`; `$name` parameters become the dialect's own (psycopg's %(name)s)."""
+    import sqlglot
+    from sqlglot import exp
+
+    if dialect == "duckdb":
+        return sql
+    names = itertools.count(1)
+
+    def portable(node: exp.Expression) -> exp.Expression:
+        # FROM (SELECT ...) needs a name outside DuckDB (PostgreSQL before 16)
+        if isinstance(node, exp.Subquery) and not node.alias and isinstance(node.parent, (exp.From, exp.Join)):
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"q{next(names)}")))
+        # GROUP BY ALL is DuckDB's: spell out the projections that read columns and are not aggregates (a constant
+        # is no key, and a bare number would be read as a position)
+        if isinstance(node, exp.Select) and node.args.get("group") is not None and node.args["group"].args.get("all"):
+            keys = [p.unalias().copy() for p in node.expressions
+                    if p.find(exp.Column) and not p.find(exp.AggFunc, exp.Window)]
+            node.set("group", exp.Group(expressions=keys) if keys else None)
+        return node
+
+    return sqlglot.parse_one(sql, read="duckdb").transform(portable).sql(dialect=dialect)
+
+
+def _plain(value: Any) -> Any:
+    """Values as DuckDB gives them to the rest of Penny: a NUMERIC sum is a float, not a Decimal."""
+    return float(value) if isinstance(value, decimal.Decimal) else value
+
+
+class PgCursor:
+    """The part of a DuckDB cursor the catalog queries use (`execute(sql, params)`, `fetchall`, `fetchone`,
+    `description`, `interrupt`), over one pooled PostgreSQL connection per statement."""
+
+    dialect = "postgres"
+
+    def __init__(self, warehouse: "PgWarehouse") -> None:
+        self._warehouse = warehouse
+        self._rows: list[tuple] = []
+        self.description: list[tuple] | None = None
+        self._conn = None
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None, *, limit: int | None = None,
+                timeout: float | None = None, native: bool = False) -> "PgCursor":
+        """Run the catalog's DuckDB SQL (or, `native`, SQL already in PostgreSQL's dialect, as a person wrote it)."""
+        text = sql if native else render(sql, "postgres")
+        with self._warehouse.connection() as conn:
+            self._conn = conn
+            try:
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION READ ONLY")
+                    ms = int(1000 * (timeout or self._warehouse.timeout))
+                    conn.execute(f"SET LOCAL statement_timeout = {max(1, ms)}")
+                    cur = conn.execute(text, params or None, prepare=False)
+                    self.description = [(c.name, c.type_code) for c in cur.description or []]
+                    rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
+                    self._rows = [tuple(_plain(v) for v in r) for r in rows]
+            finally:
+                self._conn = None
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def interrupt(self) -> None:
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.cancel()
+            except Exception:  # already finished: nothing to stop
+                pass
+
+    def close(self) -> None:
+        self._rows = []
+
+
+class PgWarehouse:
+    """One tenant's PostgreSQL: a bounded pool of connections made from the configured URL."""
+
+    def __init__(self, tenant: str, url: str, *, timeout: float, size: int = POOL_SIZE) -> None:
+        self.tenant = tenant
+        self.dialect = dialect_of(url)
+        if self.dialect != "postgres":
+            raise SourceConfigError(f"tenant {tenant!r}: Penny runs warehouse queries on PostgreSQL so far; "
+                                    f"{self.dialect} is rendered but not connected to")
+        # psycopg takes a libpq URI: the SQLAlchemy driver suffix goes
+        self._dsn = "postgresql://" + url.split("://", 1)[1]
+        self.database = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        self.timeout = timeout
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        import psycopg
+
+        if not self._slots.acquire(timeout=WAIT_SECONDS):
+            raise SourceUnavailable(f"the warehouse of tenant {self.tenant!r} has no free connection "
+                                    f"after {WAIT_SECONDS:g} s; try again in a moment", retry_after=5)
+        conn = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                try:
+                    conn = psycopg.connect(self._dsn, connect_timeout=10, application_name="penny")
+                except psycopg.Error as e:
+                    raise SourceUnavailable(f"the warehouse of tenant {self.tenant!r} cannot be reached "
+                                            f"({type(e).__name__}); an admin can check its URL and the server",
+                                            retry_after=30) from None
+            yield conn
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not conn.closed:
+                self._idle.put(conn)
+                conn = None
+        finally:
+            if conn is not None:  # broken or mid-transaction: never handed out again
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+            self._slots.release()
+
+    def cursor(self) -> PgCursor:
+        return PgCursor(self)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+def describe_sql() -> str:
+    """The warehouse's own tables and columns (what describe_data lists), PostgreSQL's way."""
+    return ("SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+
+
+
+
+_KINDS = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL", "float8": "DOUBLE",
+          "numeric": "DECIMAL", "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP"}
+
+
+def _cell(value: Any) -> Any:
+    """JSON-ready, as the DuckDB query process hands back its cells."""
+    value = _plain(value)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+class PgQueries:
+    """run_sql's side of a PostgreSQL warehouse, with the query process's interface (`catalog`, `query`,
+    `interrupt`): SQL a person wrote, in PostgreSQL's dialect, after sqlguard's one-SELECT check."""
+
+    def __init__(self, warehouse: PgWarehouse) -> None:
+        self.catalog = warehouse.database
+        self._cursor = warehouse.cursor()
+        self._types: dict[int, str] = {}
+
+    def interrupt(self) -> None:
+        self._cursor.interrupt()
+
+    def query(self, sql: str, limit: int, timeout: float):
+        import psycopg
+
+        from .sqlprocess import QueryFailed, QueryResult
+
+        try:
+            cur = self._cursor.execute(sql, None, limit=limit + 1, timeout=timeout, native=True)
+        except psycopg.errors.QueryCanceled as e:
+            raise QueryFailed("timeout" if "statement timeout" in str(e) else "cancelled", _first(e)) from None
+        except psycopg.errors.ReadOnlySqlTransaction as e:
+            raise QueryFailed("refused", "Writing") from None
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise QueryFailed("permission", _first(e)) from None
+        except psycopg.Error as e:
+            raise QueryFailed("sql", _first(e)) from None
+        rows = cur.fetchall()
+        registry = psycopg.adapters.types
+        columns = []
+        for name, oid in cur.description or []:
+            info = registry.get(oid)
+            columns.append((name, _KINDS.get(info.name if info else "", "VARCHAR")))
+        return QueryResult(columns=columns, rows=[[_cell(v) for v in r] for r in rows[:limit]],
+                           truncated=len(rows) > limit)
+
+
+def _first(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+__all__ = ["DIALECTS", "PgCursor", "PgQueries", "PgWarehouse", "describe_sql", "dialect_of", "render"]
