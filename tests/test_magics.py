@@ -70,6 +70,7 @@ def cells(tmp_path_factory, demo_warehouse_template):
             "%%penny sql\nSELECT region, count(*) AS n FROM customers GROUP BY region",
             "table_id = _.attrs['penny']['artifact_id']",
             "%penny show {table_id}",
+            "%%penny python\nprint('before')\nx = 1\nx / 0",
         ], data, mp)
     finally:
         mp.undo()
@@ -143,6 +144,13 @@ def test_show_draws_a_table_as_penny_does_not_as_a_bare_dataframe(cells):
     data = shown[0]["data"]
     assert "application/vnd.penny.artifact+json" in data and "<table" in data["text/html"]
     assert data["application/vnd.penny.artifact+json"]["type"] == "table"
+
+
+def test_python_that_raises_shows_its_output_and_traceback_like_a_cell(cells):
+    shown = "".join(d["text/plain"] for d in (o["data"] for o in cells[29].outputs if "data" in o))
+    assert shown.startswith("before\n") and "ZeroDivisionError: division by zero" in shown
+    assert 'File "<cell>", line 3' in shown
+    assert "penny:" not in stderr(cells[29]), "not reduced to one error line: what it printed is kept"
 
 
 def test_follow_ups_fill_variables_and_share_the_conversation(cells):

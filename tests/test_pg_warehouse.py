@@ -131,6 +131,7 @@ def test_run_sql_runs_a_select_on_postgresql(warehouses):
     "SET ROLE penny",
     "SELECT 1; DROP TABLE customers",
     "SELECT set_config('statement_timeout', '0', false)",
+    "SELECT query_to_xml('select set_config(''TimeZone'',''UTC'',false)', true, false, '')",
 ])
 def test_writes_and_escapes_are_refused_in_a_sentence_and_the_warehouse_stays_usable(warehouses, query):
     with pytest.raises(PennyError) as e:
@@ -139,14 +140,35 @@ def test_writes_and_escapes_are_refused_in_a_sentence_and_the_warehouse_stays_us
     assert RUN_SQL.run(ctx(warehouses, "acme"), SqlParams(query="SELECT count(*) FROM customers")).data
 
 
-def test_a_write_the_guard_missed_is_stopped_by_the_read_only_transaction(warehouses):
-    """Defence in depth: the database itself refuses (here a function call that writes)."""
-    cur = warehouses.cursor("acme")
+def test_what_the_guard_might_miss_is_stopped_by_the_database(warehouses, pg_server, company_db):
+    """Defence in depth, below sqlguard: a person's SQL runs as ONE declared cursor in a READ ONLY transaction,
+    and what one call sets does not outlive it on the pooled connection."""
     import psycopg
 
-    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+    with psycopg.connect(pg_server.dsn(company_db.rsplit("/", 1)[1]), autocommit=True) as owner:
+        owner.execute("CREATE SEQUENCE IF NOT EXISTS invoice_numbers")
+        owner.execute(f'GRANT USAGE, SELECT, UPDATE ON SEQUENCE invoice_numbers TO "{READER}"')
+    cur = warehouses.cursor("acme")
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # a SELECT that writes, with the grant to do it
+        cur.execute("SELECT nextval('invoice_numbers')", native=True)
+    with pytest.raises(psycopg.errors.SyntaxError):  # only a query can be a cursor: no DDL, no second statement
         cur.execute("CREATE TEMP TABLE t AS SELECT 1", native=True)
+    with pytest.raises(psycopg.errors.SyntaxError):
+        cur.execute("SELECT 1; COMMIT; CREATE TABLE t (a int)", native=True)
+    zone = "SELECT current_setting('TimeZone')"
+    before = cur.execute(zone, native=True).fetchall()
+    cur.execute("SELECT set_config('TimeZone', 'Pacific/Kiritimati', false)", native=True)
+    assert cur.execute(zone, native=True).fetchall() == before  # RESET ALL at the start of every call
     assert cur.execute("SELECT 1", native=True).fetchall() == [(1,)]
+
+
+def test_a_warehouse_url_never_shows_in_an_error(config):  # noqa: F811
+    config.tenant_sources = {"acme": {"warehouse": "penny_ro:S3cret@db.internal/acme"}}
+    w = Warehouses(config)
+    with pytest.raises(PennyError) as e:
+        w.cursor("acme")
+    assert "S3cret" not in e.value.message and "db.internal" not in e.value.message
+    assert "no scheme" in e.value.message
 
 
 def test_a_runaway_query_is_stopped_and_a_huge_result_is_capped(warehouses):

@@ -22,6 +22,9 @@ const EXAMPLE_PROMPTS = [
   'Open the company health dashboard'
 ];
 
+/** Characters of an attached notebook cell (protocol.MessageFrame.context allows this many). */
+const MAX_CONTEXT = 20_000;
+
 export interface IPanelOptions {
   socket: PennySocket;
   api: PennyApi;
@@ -176,7 +179,7 @@ export class PennyPanel extends Widget {
     const frame: ClientFrame = { type: 'message', content, conversationId, clientMessageId };
     const attached = this._contextBox.checked && text === undefined ? this._contextSource() : null;
     if (attached?.text.trim()) {
-      frame.context = attached.text;
+      frame.context = attached.text.slice(0, MAX_CONTEXT); // the server's limit: a longer cell is cut, not refused
     }
     const model = this.models.model;
     if (model) {

@@ -56,6 +56,8 @@ function setTime(line: Element | null, when: string | Date | undefined): void {
 /** One assistant reply: tool cards, streamed Markdown, artifact cards. */
 interface ITurn {
   node: HTMLElement;
+  /** The question this turn answers (what Regenerate asks again), as the server stored it. */
+  question: string;
   tools: HTMLElement;
   text: StreamingMarkdown;
   artifacts: HTMLElement;
@@ -299,6 +301,7 @@ export class Thread {
     node.append(roleLine('Penny', new Date()), tools, textHost, artifacts);
     const turn: ITurn = {
       node,
+      question: this._lastQuestion,
       tools,
       text: new StreamingMarkdown(textHost, {
         rendermime: this._options.rendermime,
@@ -370,7 +373,7 @@ export class Thread {
         );
       }
     }
-    const question = this._lastQuestion;
+    const question = turn.question;
     if (question && this._options.onSuggestion) {
       button('penny-answer-regenerate', 'Regenerate', 'Ask the same question again', () =>
         this._options.onSuggestion!(question)
@@ -425,7 +428,6 @@ export class Thread {
   private _appendUser(content: string): HTMLElement {
     const node = el('div', 'penny-message penny-message-user');
     node.append(roleLine('You', new Date()), el('div', 'penny-text penny-user-text', content));
-    this._lastQuestion = content;
     this._append(node);
     return node;
   }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 from .. import tracing
@@ -201,7 +202,8 @@ def with_context(question: str, context: str | None) -> str:
     """A question as a model reads it: with what the person attached from their notebook, fenced."""
     if not context:
         return question
-    fence = "````" if "```" in context else "```"
+    longest = max((len(m) for m in re.findall(r"`+", context)), default=0)
+    fence = "`" * max(3, longest + 1)  # longer than any run of backticks inside, so nothing closes it early
     return f"{question}\n\nFrom my notebook:\n{fence}\n{context}\n{fence}"
 
 
@@ -257,7 +259,7 @@ class _Turn:
             await self.delta(f"{lead}{e.message} The built-in router answers instead.\n\n")
             self.model_id, self.fell_back = builtin.name, True
             await self.answer(builtin, [asked])
-        await self.check_figures(content)
+        await self.check_figures(with_context(content, context))  # figures in the attached cell are the person's
         await self.finish("complete")
 
     async def check_figures(self, question: str) -> None:
@@ -380,6 +382,8 @@ class _Turn:
             err = outcome.error.to_dict() if outcome.error else {"code": "unknown", "message": "unknown error"}
             meta["error"] = err
             self.evidence.append(err["message"])
+            if outcome.result is not None:  # what code printed before it raised: figures a model may quote
+                self.evidence += [outcome.result.text, outcome.result.data]
             content = f"Error ({err['code']}): {err['message']}"
             if outcome.result is not None and outcome.result.text:  # what the code printed before it raised
                 content += "\n\n" + outcome.result.text

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
 
-from ..errors import SourceConfigError, SourceUnavailable
+from ..errors import SourceConfigError, SourceUnavailable, ToolTimeout
 
 # SQLAlchemy-style URL scheme -> sqlglot dialect. Only PostgreSQL is run here; the others are rendered (their
 # drivers are the admin's to install) so a mapping can be checked against the engine a company runs.
@@ -32,8 +32,10 @@ WAIT_SECONDS = 30.0  # for a free connection, before the call is refused as busy
 def dialect_of(url: str) -> str:
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
     if scheme not in DIALECTS:
+        # never echo the URL: it may hold a password, and this sentence reaches the tenant's users
+        what = f"the scheme {scheme!r}" if scheme and scheme.isidentifier() else "no scheme"
         raise SourceConfigError(f"a warehouse URL must start with one of {', '.join(sorted(DIALECTS))} "
-                                f"(e.g. postgresql+psycopg://penny_ro@db/acme), not {scheme or url[:20]!r}")
+                                f"(e.g. postgresql+psycopg://penny_ro@db/acme); this one has {what}")
     return DIALECTS[scheme]
 
 
@@ -78,21 +80,54 @@ class PgCursor:
         self._rows: list[tuple] = []
         self.description: list[tuple] | None = None
         self._conn = None
+        self._fresh = False  # the last statement ran on a connection made for it (no retry on a new one)
 
     def execute(self, sql: str, params: dict[str, Any] | None = None, *, limit: int | None = None,
                 timeout: float | None = None, native: bool = False) -> "PgCursor":
-        """Run the catalog's DuckDB SQL (or, `native`, SQL already in PostgreSQL's dialect, as a person wrote it)."""
-        text = sql if native else render(sql, "postgres")
+        """Run the catalog's DuckDB SQL, or (`native`) SQL a person wrote in PostgreSQL's dialect. The catalog's
+        failures become sentences (a timeout, the database away); a person's are the caller's to word."""
+        import psycopg
+
+        if native:
+            return self._run(sql, params, limit, timeout, streamed=True)
+        try:
+            try:
+                return self._run(render(sql, "postgres"), params, limit, timeout)
+            except psycopg.OperationalError:
+                if self._fresh:
+                    raise
+                # a pooled connection the server dropped meanwhile (a restart, an idle timeout): once more, new
+                return self._run(render(sql, "postgres"), params, limit, timeout)
+        except psycopg.errors.QueryCanceled:
+            raise ToolTimeout(f"the company database did not answer within {timeout or self._warehouse.timeout:g} s "
+                              "(statement_timeout); try a shorter period or a narrower question") from None
+        except psycopg.OperationalError as e:
+            raise SourceUnavailable(f"the warehouse of tenant {self._warehouse.tenant!r} cannot be reached now "
+                                    f"({type(e).__name__}); try again in a minute", retry_after=30) from None
+
+    def _run(self, text: str, params: dict[str, Any] | None, limit: int | None, timeout: float | None,
+             streamed: bool = False) -> "PgCursor":
         with self._warehouse.connection() as conn:
-            self._conn = conn
+            self._conn, self._fresh = conn, getattr(conn, "_penny_new", False)
             try:
                 with conn.transaction():
+                    # What an earlier call on this pooled connection set (a time zone, a search_path) is undone
+                    # first, then the transaction is made read-only and bounded.
+                    conn.execute("RESET ALL")
                     conn.execute("SET TRANSACTION READ ONLY")
                     ms = int(1000 * (timeout or self._warehouse.timeout))
                     conn.execute(f"SET LOCAL statement_timeout = {max(1, ms)}")
-                    cur = conn.execute(text, params or None, prepare=False)
-                    self.description = [(c.name, c.type_code) for c in cur.description or []]
-                    rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
+                    if streamed:
+                        # A person's SQL: a server-side cursor takes ONE statement (extended protocol) and streams,
+                        # so a huge result never lands in this process beyond `limit` rows.
+                        with conn.cursor(name="penny_query") as cur:
+                            cur.execute(text, params or None)
+                            rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
+                            self.description = [(c.name, c.type_code) for c in cur.description or []]
+                    else:
+                        cur = conn.execute(text, params or None, prepare=False)
+                        self.description = [(c.name, c.type_code) for c in cur.description or []]
+                        rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
                     self._rows = [tuple(_plain(v) for v in r) for r in rows]
             finally:
                 self._conn = None
@@ -106,6 +141,7 @@ class PgCursor:
         return self._rows.pop(0) if self._rows else None
 
     def interrupt(self) -> None:
+        # (a cancel sent just as the statement ends reaches an idle connection: PostgreSQL ignores it there)
         conn = self._conn
         if conn is not None:
             try:
@@ -127,8 +163,14 @@ class PgWarehouse:
             raise SourceConfigError(f"tenant {tenant!r}: Penny runs warehouse queries on PostgreSQL so far; "
                                     f"{self.dialect} is rendered but not connected to")
         # psycopg takes a libpq URI: the SQLAlchemy driver suffix goes
+        from psycopg.conninfo import conninfo_to_dict
+
         self._dsn = "postgresql://" + url.split("://", 1)[1]
-        self.database = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        try:
+            self.database = str(conninfo_to_dict(self._dsn).get("dbname") or "")
+        except Exception:
+            raise SourceConfigError(f"tenant {tenant!r}: its warehouse URL cannot be read as a PostgreSQL URL "
+                                    "(postgresql+psycopg://user:password@host:port/database)") from None
         self.timeout = timeout
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
@@ -147,11 +189,13 @@ class PgWarehouse:
             except queue.Empty:
                 try:
                     conn = psycopg.connect(self._dsn, connect_timeout=10, application_name="penny")
+                    conn._penny_new = True  # type: ignore[attr-defined]
                 except psycopg.Error as e:
                     raise SourceUnavailable(f"the warehouse of tenant {self.tenant!r} cannot be reached "
                                             f"({type(e).__name__}); an admin can check its URL and the server",
                                             retry_after=30) from None
             yield conn
+            conn._penny_new = False  # type: ignore[attr-defined]
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and not conn.closed:
                 self._idle.put(conn)
                 conn = None
@@ -178,6 +222,13 @@ def describe_sql() -> str:
     """The warehouse's own tables and columns (what describe_data lists), PostgreSQL's way."""
     return ("SELECT table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+
+
+def row_estimates_sql() -> str:
+    """Rows per table as PostgreSQL's statistics estimate them: counting a company's tables exactly could take
+    longer than the statement_timeout (-1 before the first ANALYZE)."""
+    return ("SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')")
 
 
 
@@ -217,6 +268,8 @@ class PgQueries:
             raise QueryFailed("refused", "Writing") from None
         except psycopg.errors.InsufficientPrivilege as e:
             raise QueryFailed("permission", _first(e)) from None
+        except psycopg.OperationalError as e:  # the database away: not the person's SQL
+            raise QueryFailed("unavailable", type(e).__name__) from None
         except psycopg.Error as e:
             raise QueryFailed("sql", _first(e)) from None
         rows = cur.fetchall()

@@ -227,8 +227,9 @@ def run_query(cur, name: str, period: Period) -> list[dict[str, Any]]:
 
 def describe_warehouse(cur) -> list[dict[str, Any]]:
     """Every table of the warehouse: name, exact row count, columns with their types."""
-    if getattr(cur, "dialect", "duckdb") == "postgres":  # the company's own PostgreSQL (pgwarehouse.py)
-        from .pgwarehouse import describe_sql
+    pg = getattr(cur, "dialect", "duckdb") == "postgres"  # the company's own PostgreSQL (pgwarehouse.py)
+    if pg:
+        from .pgwarehouse import describe_sql, row_estimates_sql
 
         cols = cur.execute(describe_sql(), native=True).fetchall()
     else:
@@ -239,7 +240,9 @@ def describe_warehouse(cur) -> list[dict[str, Any]]:
     for t, c, typ in cols:
         tables.setdefault(t, []).append({"name": c, "type": typ})
     counts: dict[str, int] = {}
-    if tables:
+    if tables and pg:
+        counts = dict(cur.execute(row_estimates_sql(), native=True).fetchall())
+    elif tables:
         q = " UNION ALL ".join(f"SELECT '{t.replace(chr(39), chr(39) * 2)}', count(*) FROM \"{t.replace(chr(34), chr(34) * 2)}\""
                                for t in tables)
         counts = dict(cur.execute(q).fetchall())

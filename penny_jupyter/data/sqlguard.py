@@ -48,7 +48,9 @@ DENIED_PATTERNS = re.compile(
     r"^(read_|parquet_|sniff_|duckdb_|pragma_|sqlite_|postgres_|mysql_|iceberg_|delta_|ducklake_|"
     r"http_|https_|s3_|gcs_|azure_|arrow_|excel_|st_read|st_drivers|"
     # PostgreSQL's (a company warehouse, pgwarehouse.py): server files, other databases, other sessions, settings
-    r"pg_read_|pg_ls_|pg_stat_file|lo_|dblink|pg_terminate_|pg_cancel_|pg_reload_|set_config)"
+    r"pg_read_|pg_ls_|pg_stat_file|lo_|dblink|pg_terminate_|pg_cancel_|pg_reload_|set_config|"
+    # ... and those that run SQL given as text (query_to_xml('select set_config(...)')): the text is never checked
+    r"query_to_|cursor_to_|table_to_xml|schema_to_xml|database_to_xml)"
     r"|(_scan|_attach|_secret|_secrets)$"
 )
 

@@ -98,7 +98,7 @@ class RemoteSession:
         body = self._call("POST", f"tools/{tool}/execute", json={"params": params}, timeout=TOOL_TIMEOUT)
         return ToolOutcome(artifacts=body.get("artifacts") or [],
                            result=ToolResult(text=body.get("text") or "", data=body.get("data") or {}),
-                           call_id=body.get("callId"), duration_ms=body.get("durationMs"))
+                           call_id=body.get("callId"), duration_ms=body.get("durationMs"), ok=body.get("ok", True))
 
     def artifact(self, artifact_id: str, version: int | None = None) -> dict[str, Any]:
         params = {"version": version} if version is not None else None
@@ -134,6 +134,8 @@ class RemoteSession:
         if conv is None:  # named as a notebook's, so the sidebar's list tells the two apart
             conv = f"conv_{uuid.uuid4().hex[:20]}"
             self._call("POST", "conversations", json={"id": conv, "title": notebook_title(text)})
+            if conversation_id is None:  # a failed connect must not leave it behind and start another next time
+                self.conversation_id = conv
         ws = self._connect()
         sent = finished = False
         try:

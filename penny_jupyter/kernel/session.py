@@ -93,7 +93,7 @@ class LocalSession:
         executor = self.engine.executor
         call = executor.prepare(tool, params, self.principal)
         outcome = self._pool.submit(asyncio.run, executor.run(self.principal, call)).result()
-        if not outcome.ok:
+        if not outcome.ok and outcome.result is None:  # code that raised keeps its output (ToolResult.failure)
             raise outcome.error
         return outcome
 

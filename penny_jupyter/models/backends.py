@@ -63,7 +63,7 @@ class BuiltinBackend:
         asked = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         text = asked.get("content") or ""
         route = self.router.route(text)
-        if asked.get("context") and RUN_IT.search(text) and (route is None or hasattr(route, "question")):
+        if asked.get("context") and RUN_IT.fullmatch(text) and (route is None or hasattr(route, "question")):
             # "run this" about the attached cell: the cell's SQL or Python is the request
             route = self.router.route(asked["context"])
         if route is None:
@@ -78,8 +78,10 @@ class BuiltinBackend:
         yield Done({})
 
 
-# A request to run what the person attached ("run this", "execute it", "run the cell").
-RUN_IT = re.compile(r"\b(run|execute|exec)\b", re.I)
+# A request to run what the person attached, and nothing else: "run this", "please execute the cell". Not "why does
+# this run slowly?" or "don't run this": those are questions about the cell.
+RUN_IT = re.compile(r"\s*(please\s+)?(run|execute)(\s+(it|this|that|(the|this|that|my)\s+(cell|code|query|sql)))?"
+                    r"(\s+please)?\s*[.!]?\s*", re.I)
 
 
 def _after_tool(msg: dict[str, Any]) -> str:

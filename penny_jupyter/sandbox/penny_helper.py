@@ -88,7 +88,7 @@ def _fmt(dtype) -> str:
     return "text"
 
 
-_PERCENT_NAME = re.compile(r"%|pct|percent|share|rate|ratio|margin", re.I)
+_PERCENT_NAME = re.compile(r"%|(?<![a-z])(pct|percent|share|margin)(?![a-z])", re.I)
 _CHANGE_NAME = re.compile(r"change|growth|delta|diff", re.I)
 
 

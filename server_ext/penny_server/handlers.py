@@ -208,10 +208,12 @@ class ToolExecuteHandler(PennyHandler):
             events.append(event)
 
         outcome = await engine.chat.execute_tool(who, name, body.params, collect, body.conversation_id)
-        if not outcome.ok:
+        if not outcome.ok and outcome.result is None:
             raise outcome.error
-        self.reply({"callId": outcome.call.call_id, "tool": name, "ok": True, "durationMs": outcome.duration_ms,
-                    "text": outcome.result.text, "data": outcome.result.data, "artifacts": outcome.artifacts})
+        # a call that ran but failed (code that raised) still hands back what it printed and showed
+        self.reply({"callId": outcome.call.call_id, "tool": name, "ok": outcome.ok, "durationMs": outcome.duration_ms,
+                    "text": outcome.result.text, "data": outcome.result.data, "artifacts": outcome.artifacts,
+                    **({"error": outcome.error.to_dict()} if outcome.error else {})})
 
 
 class DashboardsHandler(PennyHandler):

@@ -202,3 +202,13 @@ async def test_a_sql_table_downloads_as_csv(api):
     lines = resp.body.decode().strip().splitlines()
     assert resp.headers["Content-Type"].startswith("text/csv")
     assert lines[0] == "region,n" and [ln.split(",")[0] for ln in lines[1:]] == ["APAC", "EMEA", "LATAM", "NA"]
+
+
+async def test_python_that_raises_answers_with_its_output_and_the_error(api):
+    """The kernel's %%penny python shows what ran before the error, as a cell would: the reply keeps it."""
+    code, out = await api("POST", "tools", "run_python", "execute",
+                          body={"params": {"code": "print('before')\nx = 1\nx / 0"}})
+    assert code == 200 and out["ok"] is False
+    assert out["error"] == {"code": "code_raised",
+                            "message": "Line 3 raised ZeroDivisionError: division by zero. Fix the code and run it again."}
+    assert out["data"]["stdout"] == "before\n" and out["data"]["raised"] == "ZeroDivisionError"

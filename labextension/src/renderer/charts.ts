@@ -93,16 +93,19 @@ export function renderPlot(figure: any, title: string, ctx: IWidgetContext): IWi
     }
     await Plotly.newPlot(plot, ...themed(), CONFIG);
     plotted = true;
-    stopTheme = onThemeChange(() => {
-      if (!disposed) {
-        // after the theme's CSS variables apply
-        requestAnimationFrame(() => void Plotly.react(plot, ...themed(), CONFIG));
-      }
-    });
     if (disposed) {
       Plotly.purge(plot);
       return;
     }
+    // registered only for a chart still shown, so dispose() always disconnects it
+    stopTheme = onThemeChange(() => {
+      // after the theme's CSS variables apply
+      requestAnimationFrame(() => {
+        if (!disposed) {
+          void Plotly.react(plot, ...themed(), CONFIG);
+        }
+      });
+    });
     // The width plotly drew at, not the div's: a chart drawn before its tab was laid out (Fullscreen)
     // is drawn narrow, and the observer's first report must redraw it at the real width.
     lastWidth = Math.round((plot as any)._fullLayout?.width ?? 0);
