@@ -118,6 +118,8 @@ export class ConversationList {
   markStarted(id: string): void {
     if (this._draft?.id === id) {
       this._started.add(id);
+      // the server creates it with this first message: a reload now comes back to it, not to the one before
+      window.localStorage.setItem(ACTIVE_KEY, id);
     }
   }
 

@@ -33,10 +33,13 @@ export class NotebookInserter {
     return this.insertCode(`%penny show ${artifactId}`, { run, loadMagics: true });
   }
 
-  /** An answer as a Markdown cell below the active one, rendered. */
+  /** An answer as a Markdown cell below the active one, rendered (no kernel is involved). */
   async insertMarkdown(text: string): Promise<NotebookPanel> {
     const panel = await this._cell(text, 'markdown');
-    await NotebookActions.run(panel.content); // renders a Markdown cell; no kernel needed
+    const cell = panel.content.activeCell as { rendered?: boolean } | null;
+    if (cell && 'rendered' in cell) {
+      cell.rendered = true;
+    }
     return panel;
   }
 

@@ -238,33 +238,6 @@ def test_reload_keeps_conversations_and_thread(page: Page, penny):
     assert not page.penny_errors, page.penny_errors
 
 
-def test_the_active_conversation_is_in_view_after_a_reload(page: Page, penny):
-    """The list shows four rows; the conversation being read is never hidden below them."""
-    penny.open()
-    oldest = penny.new_chat()
-    penny.ask("```python\nprint(6 * 7)\n```")
-    row = page.locator(f'.penny-conversation[data-conversation-id="{oldest}"]')
-    expect(row.locator(".penny-conversation-title")).to_have_text("Python: print(6 * 7)")  # not "```python"
-    for _ in range(5):
-        penny.new_chat()
-        penny.ask("hello")
-    row.locator(".penny-conversation-title").click()
-    expect(row).to_have_class(re.compile("penny-mod-active"))
-
-    penny.open(reset=False)  # a reload restores it as the active conversation
-    active = page.locator(".penny-conversation.penny-mod-active")
-    expect(active).to_have_attribute("data-conversation-id", oldest)
-    in_view = """() => {
-      const row = document.querySelector('.penny-conversation.penny-mod-active');
-      if (!row) return false;
-      const list = row.closest('.penny-conversations').getBoundingClientRect();
-      const r = row.getBoundingClientRect();
-      return r.top >= list.top - 1 && r.bottom <= list.bottom + 1;
-    }"""
-    page.wait_for_function(in_view, timeout=10_000)
-    assert not page.penny_errors, page.penny_errors
-
-
 def test_rename_and_delete_conversation(page: Page, penny):
     penny.open()
     cid = penny.new_chat()

@@ -56,23 +56,45 @@ def test_answers_have_a_time_copy_insert_and_regenerate(page: Page, penny, lab_s
     assert not page.penny_errors, page.penny_errors
 
 
-def test_the_gear_opens_pennys_settings_and_search_filters_conversations(page: Page, penny):
+IN_VIEW = """() => {
+  const row = document.querySelector('.penny-conversation.penny-mod-active');
+  if (!row) return false;
+  const list = row.closest('.penny-conversations').getBoundingClientRect();
+  const r = row.getBoundingClientRect();
+  return r.top >= list.top - 1 && r.bottom <= list.bottom + 1;
+}"""
+
+
+def test_conversations_search_reload_into_view_and_the_gear(page: Page, penny):
+    """More conversations than the list's four rows: a search box filters them; the one being read comes back
+    after a reload (a new chat too) and is scrolled into view; the gear opens Penny's settings."""
     penny.open()
-    titles = []
-    for i in range(5):
+    oldest = penny.new_chat()
+    penny.ask("```python\nprint(6 * 7)\n```")
+    row = page.locator(f'.penny-conversation[data-conversation-id="{oldest}"]')
+    expect(row.locator(".penny-conversation-title")).to_have_text("Python: print(6 * 7)")  # not "```python"
+    for i in range(4):
         penny.new_chat()
-        text = f"hello number {i}"
-        penny.ask(text)
-        titles.append(text)
+        penny.ask(f"hello number {i}")
+    newest = penny.conversation_id()
+    penny.open(reset=False)  # a reload right after a new chat comes back to that chat, not the one before
+    expect(page.locator(".penny-conversation.penny-mod-active")).to_have_attribute("data-conversation-id", newest)
+
     search = page.locator(".penny-conversation-search")
-    expect(search).to_be_visible()  # more conversations than the list shows
-    search.fill("number 3")
+    expect(search).to_be_visible()
+    search.fill("number 2")
     rows = page.locator(".penny-conversation")
-    expect(rows.filter(has_text="hello number 3")).to_have_count(1)
+    expect(rows.filter(has_text="hello number 2")).to_have_count(1)
     expect(rows.filter(has_text="hello number 1")).to_have_count(0)
-    expect(rows.filter(has_text="hello number 4")).to_have_count(1)  # the open one stays listed
+    expect(rows.filter(has_text="hello number 3")).to_have_count(1)  # the open one stays listed
     search.fill("")
     expect(rows.filter(has_text="hello number 1")).to_have_count(1)
+
+    row.locator(".penny-conversation-title").click()  # the oldest, below the four rows
+    expect(row).to_have_class(re.compile("penny-mod-active"))
+    penny.open(reset=False)
+    expect(page.locator(".penny-conversation.penny-mod-active")).to_have_attribute("data-conversation-id", oldest)
+    page.wait_for_function(IN_VIEW, timeout=10_000)
 
     page.locator(".penny-settings").click()
     editor = page.locator(".jp-SettingsPanel, .jp-SettingEditor").first
