@@ -145,3 +145,17 @@ def test_a_conversation_is_titled_by_its_first_words_not_a_code_fence():
     assert conversation_title("  Show me company KPIs\nfor this month") == "Show me company KPIs"
     assert conversation_title("```\n```") == "New conversation"
     assert conversation_title("x" * 80) == "x" * 60 + "…"
+
+
+def test_raw_tool_data_a_model_copies_into_its_answer_is_not_stored_or_shown():
+    """Seen with the 1.5B: after the KPI bullets it pasted the tool's data head ({"name":"revenue",...})."""
+    from penny_jupyter.chat.turn import without_data_dumps
+
+    answer = ('The KPIs:\n\n- **Revenue**: $854.91K, ▲ 1.4%\n\n- **Period**: MTD\n'
+              '- **Metrics**: count: 13, head: [\n  {"name":"revenue","label":"Revenue","value":854914.0},\n'
+              '  {"name":"mrr","label":"MRR"\n]\ndata: {"a": 1}\n```json\n{"name": "asked for"}\n```\nEnd.')
+    kept = without_data_dumps(answer)
+    assert kept == ('The KPIs:\n\n- **Revenue**: $854.91K, ▲ 1.4%\n\n- **Period**: MTD\n'
+                    '```json\n{"name": "asked for"}\n```\nEnd.')
+    plain = "Revenue is $1.2M [up 3%] {roughly}.\n- item: value"
+    assert without_data_dumps(plain) == plain

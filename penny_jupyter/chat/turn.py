@@ -198,6 +198,24 @@ class _Recorder:
         await self.emit(payload)
 
 
+# A line of the raw tool data a small model copied into its answer ({"name":"revenue",...}, "data: {...}",
+# "head: ["): never what a person should read. Code blocks are left alone (a person may ask for JSON).
+_DUMP_LINE = re.compile(r'^\s*(?:[-*]\s*)?(?:\*\*\w[\w ]*\*\*:?\s*)?(?:data:\s*[{\[]|[{\[]\s*"\w+"\s*:|.*\bhead:\s*\[\s*$|'
+                        r'[\]}],?\s*$)')
+
+
+def without_data_dumps(text: str) -> str:
+    """The answer as stored (and shown once it is stored): lines that are raw JSON from a tool result dropped."""
+    out, fenced = [], False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if not fenced and _DUMP_LINE.match(line):
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
 def with_context(question: str, context: str | None) -> str:
     """A question as a model reads it: with what the person attached from their notebook, fenced."""
     if not context:
@@ -393,7 +411,8 @@ class _Turn:
         if self.finished:
             return
         self.finished = True
-        content = "".join(self.text) or ("(cancelled before any answer)" if status == "cancelled" else "")
+        content = without_data_dumps("".join(self.text)) or ("(cancelled before any answer)"
+                                                             if status == "cancelled" else "")
         meta: dict[str, Any] = {"artifactIds": self.artifact_ids, "model": self.model_id or self.chat.model_name}
         if self.fault:
             meta["modelError"] = self.fault
