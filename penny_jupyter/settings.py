@@ -141,9 +141,11 @@ class PennyConfig(Configurable):
     ).tag(config=True)
     warehouse_memory_limit = Unicode("1GB", help="DuckDB memory_limit per tenant warehouse connection.").tag(config=True)
     tenant_sources = Dict(
-        help="Tenant -> where its data lives instead of a generated demo: {'duckdb': '/path/file.duckdb'} or "
-        "{'tables': {'invoices': 's3://bucket/invoices/*.parquet', ...}, 's3': {'endpoint_url': ..., ...}}. "
-        "See the README, 'Your own data'."
+        help="Tenant -> where its data lives instead of a generated demo: {'duckdb': '/path/file.duckdb'}, "
+        "{'tables': {'invoices': 's3://bucket/invoices/*.parquet', ...}, 's3': {'endpoint_url': ..., ...}} or the "
+        "company's own database, queried where it lives: {'warehouse': 'postgresql+psycopg://penny_ro@db/acme'}. "
+        "Any of them may add 'catalog': where Penny's metrics live in tables named differently from the demo's "
+        "(a dict, or the path of a YAML file). See the README, 'Your own data'."
     ).tag(config=True)
     load_plugins = Bool(True, help="Load third-party tools registered under the `penny.tools` entry point.").tag(config=True)
     max_frame_bytes = Integer(1 << 20, help="Largest WebSocket frame accepted.").tag(config=True)

@@ -173,7 +173,7 @@ def test_metric_matches_pandas(wh, name):
             filters = {fdim: values[pick % len(values)]}
             f = frame[frame[fdim].astype(str) == filters[fdim]]
         p = parse_period(None, AS_OF, start, end)
-        got = slicing.query_metric(con.cursor(), name, p, grain=grain, by=by, filters=filters)
+        got = slicing.query_metric(con.cursor(), catalog.get_metric(name), p, grain=grain, by=by, filters=filters)
 
         want_total = scalar(expected(kind, f, p.start, p.end, None), kind)
         want_prev = scalar(expected(kind, f, p.prev_start, p.prev_end, None), kind)

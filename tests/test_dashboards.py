@@ -64,7 +64,7 @@ def test_unknown_slug(ctx):
     with pytest.raises(pydantic.ValidationError):
         DashboardParams(slug="nope")
     with pytest.raises(NotFound) as e:
-        build_dashboard(ctx.warehouse(), "nope", resolve_period("MTD", ctx.today))
+        build_dashboard(ctx.warehouse(), ctx.catalog(), "nope", resolve_period("MTD", ctx.today))
     assert "company-health" in e.value.message
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..data.catalog import Catalog
 
 PROMPT_TOKEN_BUDGET = 1100  # estimated tokens (chat/memory.estimate_tokens); the tool schemas come on top
 
@@ -52,21 +56,25 @@ EXAMPLES: tuple[tuple[str, str, dict], ...] = (
 
 
 @lru_cache(maxsize=1)
-def _catalog_view() -> tuple[str, str, str, str]:
-    from ..data import catalog
+def _fixed_view() -> tuple[str, str, str]:
     from ..data.periods import PERIOD_FORMS
     from ..tools.dashboards import TEMPLATES
 
-    metrics = "\n".join(
-        f"- {m.name}: {m.label}; {', '.join(m.synonyms[:3]) or '-'}; {', '.join(m.dimensions) or '-'}"
-        for m in catalog.METRICS.values())
     dashboards = ", ".join(f"{slug} ({t['title']})" for slug, t in TEMPLATES.items())
     examples = "\n".join(f'"{text}" -> {json.dumps({"name": tool, "arguments": args})}'
                          for text, tool, args in EXAMPLES)
-    return ", ".join(PERIOD_FORMS), metrics, dashboards, examples
+    return ", ".join(PERIOD_FORMS), dashboards, examples
 
 
-def system_prompt(today: dt.date) -> str:
-    periods, metrics, dashboards, examples = _catalog_view()
-    return RULES.format(today=f"{today:%A} {today.isoformat()}", periods=periods, metrics=metrics,
+def _metrics_view(cat: "Catalog") -> str:
+    return "\n".join(f"- {m.name}: {m.label}; {', '.join(m.synonyms[:3]) or '-'}; {', '.join(m.dimensions) or '-'}"
+                     for m in cat.metrics.values())
+
+
+def system_prompt(today: dt.date, cat: "Catalog | None" = None) -> str:
+    """The prompt for a tenant whose metrics are `cat` (its own mapping, or the demo catalog by default)."""
+    from ..data.catalog import DEMO
+
+    periods, dashboards, examples = _fixed_view()
+    return RULES.format(today=f"{today:%A} {today.isoformat()}", periods=periods, metrics=_metrics_view(cat or DEMO),
                         dashboards=dashboards, examples=examples)

@@ -294,7 +294,11 @@ class _Turn:
         msgs = chat.conversations.messages(self.who, self.conversation_id)
         history = [{"role": m.role, "content": with_context(m.content, (m.meta or {}).get("context"))} for m in msgs
                    if m.role in ("user", "assistant") and m.content]
-        system = system_prompt(chat.config.today())
+        try:
+            cat = chat.executor.warehouses.catalog(self.who.tenant)
+        except PennyError:  # a mapping with a mistake: the tools say so when called; the chat still answers
+            cat = None
+        system = system_prompt(chat.config.today(), cat)
         return fit_history(history, int(chat.option("history_token_budget")), system=system,
                            tools_tokens=chat.tools_tokens())
 

@@ -8,15 +8,16 @@ be cut by, and its measure columns, which depend on its aggregation `kind`:
 - balance  `delta`        running total of daily deltas; the value is the level at the span's
                           last day (MRR, ARR, open pipeline, headcount)
 
-This module holds definitions only: the metrics, the KPI set, the organisational units and the
-known dimension values, plus lookups over them. Compiling and running them against a warehouse
+This module holds definitions only: the metrics, the KPI set, the organisational units, the known
+dimension values and the dashboards' own queries, gathered as a `Catalog`, plus lookups over them. The demo
+company's catalog is `DEMO`; a company's own tables get theirs from `mapping`. Compiling and running them against a warehouse
 is `queries` (whole-period values) and `slicing` (one metric, sliced); display strings are
 `formatting`. Tools and dashboards never carry SQL of their own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..errors import InvalidParams, NotFound
@@ -147,32 +148,105 @@ UNIT_DIMENSIONS: dict[str, str] = {**{r: "region" for r in REGIONS}, **{d: "depa
 DIMENSION_VALUES: dict[str, tuple[str, ...]] = {"region": REGIONS, "segment": SEGMENTS, "industry": INDUSTRIES,
                                                 "department": DEPARTMENTS}
 
+# Small catalog-owned queries over the demo schema, for the dashboards' funnel, tables, timeline and grid
+# (`queries.run_query` runs them). Written once in SQL every engine runs (no DuckDB-only functions):
+# pgwarehouse.render does the dialects.
+QUERIES: dict[str, str] = {
+    # Deals created in the span, counted at every stage they reached: a cohort funnel, so it never widens.
+    "deal_funnel": (
+        "SELECT h.stage, min(h.stage_order) AS stage_order, count(DISTINCT h.deal_id) AS deals, "
+        "sum(d.amount) AS amount FROM deal_stage_history h JOIN deals d USING (deal_id) "
+        "WHERE d.created_date BETWEEN $start AND $end AND h.stage <> 'Closed Lost' AND h.entered_date <= $end "
+        "GROUP BY h.stage ORDER BY stage_order"),
+    "top_open_deals": (
+        "WITH open AS (SELECT d.*, (SELECT h.stage FROM deal_stage_history h "
+        "WHERE h.deal_id = d.deal_id AND h.entered_date <= $end ORDER BY h.stage_order DESC LIMIT 1) AS reached "
+        "FROM deals d WHERE d.created_date <= $end AND (d.close_date IS NULL OR d.close_date > $end)) "
+        "SELECT name, reached AS stage, region, segment, amount, "
+        "CAST($end - created_date AS INTEGER) AS age_days FROM open ORDER BY amount DESC, name LIMIT 10"),
+    "incident_timeline": (
+        "SELECT incident_id, opened_at, resolved_at, severity, service, title, downtime_minutes, status "
+        "FROM incidents WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end "
+        "ORDER BY (severity IN ('sev1', 'sev2')) DESC, opened_at DESC LIMIT 25"),
+    "service_status": (
+        "WITH latest AS (SELECT service, status, row_number() OVER (PARTITION BY service ORDER BY changed_at DESC) "
+        "AS n FROM service_status_history WHERE changed_at < CAST($end AS TIMESTAMP) + INTERVAL 1 DAY), "
+        "st AS (SELECT service, status FROM latest WHERE n = 1), "
+        "inc AS (SELECT service, count(*) AS n, sum(downtime_minutes) AS down FROM incidents "
+        "WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end GROUP BY service) "
+        "SELECT s.name, coalesce(st.status, 'operational') AS status, coalesce(inc.n, 0) AS incidents, "
+        "coalesce(inc.down, 0) AS downtime_minutes, s.tier FROM services s LEFT JOIN st ON st.service = s.name "
+        "LEFT JOIN inc ON inc.service = s.name ORDER BY s.service_id"),
+    "spend_by_department": (
+        "SELECT department, sum(amount) FILTER (WHERE NOT is_cogs) AS opex, "
+        "sum(amount) FILTER (WHERE is_cogs) AS cogs, sum(amount) AS total, "
+        "sum(amount) FILTER (WHERE category = 'Payroll') AS payroll FROM expenses "
+        "WHERE day BETWEEN $start AND $end GROUP BY department ORDER BY total DESC"),
+}
 
+
+@dataclass(frozen=True)
+class Catalog:
+    """What one tenant's data can answer: its metrics, its KPI set, the units KPIs can be cut to and the
+    dashboard queries its tables can run. The demo company's is `DEMO`; a company that describes its own
+    tables gets one built from that description (`mapping.py`), where the known metrics it did not map are
+    `unmapped`: asked for, they say so instead of failing in SQL."""
+    metrics: dict[str, Metric]
+    kpis: tuple[str, ...] = KPI_METRICS
+    units: dict[str, str] = field(default_factory=lambda: dict(UNIT_DIMENSIONS))
+    dimension_values: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DIMENSION_VALUES))
+    queries: dict[str, str] = field(default_factory=lambda: dict(QUERIES))
+    unmapped: dict[str, Metric] = field(default_factory=dict)
+    where: str = ""  # where a company's mapping lives, for the sentences that point an admin to it
+
+    def metric(self, name: str) -> Metric:
+        """The metric by name, label or synonym; NotFound (unknown_metric or not_mapped) with a sentence."""
+        m = _lookup(self.metrics, name)
+        if m is not None:
+            return m
+        gone = _lookup(self.unmapped, name)
+        if gone is not None:
+            raise NotFound(f"{gone.label} is not mapped to your company's data, so Penny cannot compute it; an "
+                           f"admin can map it in {self.where or 'the tenant catalog'}. Mapped metrics: "
+                           f"{', '.join(self.metrics) or 'none'}", code="not_mapped")
+        raise NotFound(f"unknown metric {name!r}; known metrics: {', '.join(self.metrics)}", code="unknown_metric")
+
+    def valid_units(self) -> list[str]:
+        return ["company", *self.units]
+
+    def resolve_unit(self, unit: str) -> tuple[str, str | None, str | None]:
+        """-> (canonical unit, dimension, value); company-wide has no dimension."""
+        u = (unit or "company").strip()
+        if u.lower() in ("company", "all", "total", ""):
+            return "company", None, None
+        for name, dim in self.units.items():
+            if name.lower() == u.lower():
+                return name, dim, name
+        raise InvalidParams(f"unknown unit {unit!r}: use {', '.join(repr(x) for x in self.valid_units())}")
+
+
+def _lookup(metrics: dict[str, Metric], name: str) -> Metric | None:
+    key = (name or "").strip().lower()
+    if key in metrics:
+        return metrics[key]
+    keys = {key, key.replace("_", " ")}  # a model writes synonyms as identifiers: "new_logos"
+    return next((m for m in metrics.values() if keys & {m.label.lower(), *m.synonyms}), None)
+
+
+DEMO = Catalog(METRICS)
+
+
+# The demo vocabulary: what the router and the tools' parameter schemas know by name.
 def valid_units() -> list[str]:
-    return ["company", *REGIONS, *DEPARTMENTS]
+    return DEMO.valid_units()
 
 
 def resolve_unit(unit: str) -> tuple[str, str | None, str | None]:
-    """-> (canonical unit, dimension, value); company-wide has no dimension."""
-    u = (unit or "company").strip()
-    if u.lower() in ("company", "all", "total", ""):
-        return "company", None, None
-    for name, dim in UNIT_DIMENSIONS.items():
-        if name.lower() == u.lower():
-            return name, dim, name
-    raise InvalidParams(f"unknown unit {unit!r}: use 'company', a region or a department "
-                        f"({', '.join(valid_units())})")
+    return DEMO.resolve_unit(unit)
 
 
 def get_metric(name: str) -> Metric:
-    key = (name or "").strip().lower()
-    if key in METRICS:
-        return METRICS[key]
-    keys = {key, key.replace("_", " ")}  # a model writes synonyms as identifiers: "new_logos"
-    for m in METRICS.values():
-        if keys & {m.label.lower(), *m.synonyms}:
-            return m
-    raise NotFound(f"unknown metric {name!r}; known metrics: {', '.join(METRICS)}", code="unknown_metric")
+    return DEMO.metric(name)
 
 
 def check_dimension(m: Metric, dim: str, role: str = "broken down") -> None:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
 
-from ..errors import SourceConfigError, SourceUnavailable, ToolTimeout
+from ..errors import SourceConfigError, SourceUnavailable, SqlError, ToolTimeout
 
 # SQLAlchemy-style URL scheme -> sqlglot dialect. Only PostgreSQL is run here; the others are rendered (their
 # drivers are the admin's to install) so a mapping can be checked against the engine a company runs.
@@ -104,6 +104,11 @@ class PgCursor:
         except psycopg.OperationalError as e:
             raise SourceUnavailable(f"the warehouse of tenant {self._warehouse.tenant!r} cannot be reached now "
                                     f"({type(e).__name__}); try again in a minute", retry_after=30) from None
+        except psycopg.Error as e:  # a metric mapped onto a column that is not there (mapping.py), a missing grant
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise SqlError(f"the company database could not run Penny's query: {first}. If the metric is mapped "
+                           "onto your own tables, an admin can check its table and columns in the tenant's "
+                           "catalog; describe_data lists the mapped metrics that fail") from None
 
     def _run(self, text: str, params: dict[str, Any] | None, limit: int | None, timeout: float | None,
              streamed: bool = False) -> "PgCursor":
@@ -218,19 +223,25 @@ class PgWarehouse:
                 return
 
 
+# Tables in the role's own schema go by their bare name; others (a company's billing.invoice_lines) by schema.table.
+_TABLE_NAME = ("CASE WHEN {schema} = current_schema() THEN {table} ELSE {schema} || '.' || {table} END")
+_SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
+
+
 def describe_sql() -> str:
-    """The warehouse's own tables and columns (what describe_data lists), PostgreSQL's way."""
-    return ("SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+    """The tables and columns the role may read, in every schema (what describe_data lists), PostgreSQL's way:
+    information_schema shows only what the role has a privilege on."""
+    name = _TABLE_NAME.format(schema="table_schema", table="table_name")
+    return (f"SELECT {name}, column_name, data_type FROM information_schema.columns "
+            f"WHERE table_schema NOT IN {_SYSTEM} ORDER BY table_schema <> current_schema(), 1, ordinal_position")
 
 
 def row_estimates_sql() -> str:
     """Rows per table as PostgreSQL's statistics estimate them: counting a company's tables exactly could take
     longer than the statement_timeout (-1 before the first ANALYZE)."""
-    return ("SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c "
-            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')")
-
-
+    name = _TABLE_NAME.format(schema="n.nspname", table="c.relname")
+    return (f"SELECT {name}, greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n "
+            f"ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN {_SYSTEM}")
 
 
 _KINDS = {"int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT", "float4": "REAL", "float8": "DOUBLE",
@@ -247,6 +258,9 @@ class PgQueries:
     """run_sql's side of a PostgreSQL warehouse, with the query process's interface (`catalog`, `query`,
     `interrupt`): SQL a person wrote, in PostgreSQL's dialect, after sqlguard's one-SELECT check."""
 
+    # every schema of the company's database is its own (the role's grants decide what it reads); sqlguard
+    any_schema = True
+
     def __init__(self, warehouse: PgWarehouse) -> None:
         self.catalog = warehouse.database
         self._cursor = warehouse.cursor()
@@ -255,13 +269,15 @@ class PgQueries:
     def interrupt(self) -> None:
         self._cursor.interrupt()
 
-    def query(self, sql: str, limit: int, timeout: float):
+    def query(self, sql: str, limit: int, timeout: float, params: list | None = None):
         import psycopg
 
         from .sqlprocess import QueryFailed, QueryResult
 
         try:
-            cur = self._cursor.execute(sql, None, limit=limit + 1, timeout=timeout, native=True)
+            if params:
+                sql, params = _bind(sql, params)
+            cur = self._cursor.execute(sql, params or None, limit=limit + 1, timeout=timeout, native=True)
         except psycopg.errors.QueryCanceled as e:
             raise QueryFailed("timeout" if "statement timeout" in str(e) else "cancelled", _first(e)) from None
         except psycopg.errors.ReadOnlySqlTransaction as e:
@@ -280,6 +296,39 @@ class PgQueries:
             columns.append((name, _KINDS.get(info.name if info else "", "VARCHAR")))
         return QueryResult(columns=columns, rows=[[_cell(v) for v in r] for r in rows[:limit]],
                            truncated=len(rows) > limit)
+
+
+def _bind(sql: str, params: list) -> tuple[str, list]:
+    """A person's placeholders written DuckDB's way (`?` in order, or `$1`), as psycopg's `%s` with the values in
+    the order they appear; every other `%` doubled, since psycopg reads `%` once it has values to bind. The
+    placeholders are found by sqlglot's tokenizer, so a `?` or `$1` inside a string or a comment stays text."""
+    import sqlglot
+
+    from .sqlprocess import QueryFailed
+
+    tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    parts, values, used, at, auto = [], [], set(), 0, 0
+    for i, tok in enumerate(tokens):
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok.token_type.name == "PLACEHOLDER" and tok.text == "?":
+            index, end, auto = auto, tok.end, auto + 1
+        elif tok.token_type.name == "PARAMETER" and after is not None and after.token_type.name == "NUMBER" \
+                and after.start == tok.end + 1 and after.text.isdigit():
+            index, end = int(after.text) - 1, after.end
+        else:
+            continue
+        if not 0 <= index < len(params):
+            raise QueryFailed("sql", f"the query has a placeholder for value {index + 1} and {len(params)} "
+                              f"value{'s were' if len(params) != 1 else ' was'} given")
+        parts += [sql[at:tok.start].replace("%", "%%"), "%s"]
+        values.append(params[index])
+        used.add(index)
+        at = end + 1
+    if len(used) != len(params):
+        raise QueryFailed("sql", f"{len(params)} value{'s were' if len(params) != 1 else ' was'} given and the query "
+                          f"uses {len(used)} (as ? or $1)")
+    parts.append(sql[at:].replace("%", "%%"))
+    return "".join(parts), values
 
 
 def _first(e: Exception) -> str:

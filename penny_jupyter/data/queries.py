@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from ..artifacts.spec import format_number
 from ..errors import NotFound
-from .catalog import Metric, check_dimension, get_metric, resolve_unit
+from .catalog import Catalog, Metric, check_dimension
 from .formatting import format_change
 from .periods import Period
 
@@ -87,10 +87,10 @@ def _span_days(a: dt.date, b: dt.date) -> list[dt.date]:
     return [a + dt.timedelta(days=i) for i in range((b - a).days + 1)]
 
 
-def compute_metrics(cur, names: Iterable[str], period: Period, unit: str = "company") -> MetricsResult:
+def compute_metrics(cur, cat: Catalog, names: Iterable[str], period: Period, unit: str = "company") -> MetricsResult:
     """Current and previous values plus daily series for `names`, in one round trip to DuckDB."""
-    unit, dim, value = resolve_unit(unit)
-    wanted = [get_metric(n) for n in names]
+    unit, dim, value = cat.resolve_unit(unit)
+    wanted = [cat.metric(n) for n in names]
     usable = [m for m in wanted if dim is None or dim in m.dimensions]
     omitted = [{"name": m.name, "label": m.label,
                 "reason": f"{m.label} cannot be broken down by {dim}"} for m in wanted if m not in usable]
@@ -141,9 +141,8 @@ def _running_ratio(daily: dict, days: list[dt.date]) -> tuple[list[float | None]
     return series, (num / den if den else None)
 
 
-def breakdown(cur, name: str, dimension: str, period: Period) -> list[tuple[str, float | None]]:
+def breakdown(cur, m: Metric, dimension: str, period: Period) -> list[tuple[str, float | None]]:
     """The metric over the current span, per value of `dimension`, largest first."""
-    m = get_metric(name)
     check_dimension(m, dimension)
     if m.kind == "flow":
         expr, where = "sum(value)", "day BETWEEN $start AND $end"
@@ -157,9 +156,8 @@ def breakdown(cur, name: str, dimension: str, period: Period) -> list[tuple[str,
     return [(k, v) for k, v in rows]
 
 
-def monthly(cur, name: str, end: dt.date, months: int = 12) -> list[tuple[dt.date, float | None]]:
+def monthly(cur, m: Metric, end: dt.date, months: int = 12) -> list[tuple[dt.date, float | None]]:
     """The metric per calendar month for the `months` months ending with end's month (balances at month end)."""
-    m = get_metric(name)
     first = dt.date(end.year, end.month, 1)
     y, mo = divmod(first.year * 12 + first.month - 1 - (months - 1), 12)
     start = dt.date(y, mo + 1, 1)
@@ -176,45 +174,10 @@ def monthly(cur, name: str, end: dt.date, months: int = 12) -> list[tuple[dt.dat
 
 # ---- small catalog-owned queries for dashboards -----------------------------------------------------
 
-QUERIES: dict[str, str] = {
-    # Deals created in the span, counted at every stage they reached: a cohort funnel, so it never widens.
-    "deal_funnel": (
-        "SELECT h.stage, min(h.stage_order) AS stage_order, count(DISTINCT h.deal_id) AS deals, "
-        "sum(d.amount) AS amount FROM deal_stage_history h JOIN deals d USING (deal_id) "
-        "WHERE d.created_date BETWEEN $start AND $end AND h.stage <> 'Closed Lost' AND h.entered_date <= $end "
-        "GROUP BY h.stage ORDER BY stage_order"),
-    # Written once in SQL every engine runs (no DuckDB-only functions): pgwarehouse.render does the dialects.
-    "top_open_deals": (
-        "WITH open AS (SELECT d.*, (SELECT h.stage FROM deal_stage_history h "
-        "WHERE h.deal_id = d.deal_id AND h.entered_date <= $end ORDER BY h.stage_order DESC LIMIT 1) AS reached "
-        "FROM deals d WHERE d.created_date <= $end AND (d.close_date IS NULL OR d.close_date > $end)) "
-        "SELECT name, reached AS stage, region, segment, amount, "
-        "CAST($end - created_date AS INTEGER) AS age_days FROM open ORDER BY amount DESC, name LIMIT 10"),
-    "incident_timeline": (
-        "SELECT incident_id, opened_at, resolved_at, severity, service, title, downtime_minutes, status "
-        "FROM incidents WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end "
-        "ORDER BY (severity IN ('sev1', 'sev2')) DESC, opened_at DESC LIMIT 25"),
-    "service_status": (
-        "WITH latest AS (SELECT service, status, row_number() OVER (PARTITION BY service ORDER BY changed_at DESC) "
-        "AS n FROM service_status_history WHERE changed_at < CAST($end AS TIMESTAMP) + INTERVAL 1 DAY), "
-        "st AS (SELECT service, status FROM latest WHERE n = 1), "
-        "inc AS (SELECT service, count(*) AS n, sum(downtime_minutes) AS down FROM incidents "
-        "WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end GROUP BY service) "
-        "SELECT s.name, coalesce(st.status, 'operational') AS status, coalesce(inc.n, 0) AS incidents, "
-        "coalesce(inc.down, 0) AS downtime_minutes, s.tier FROM services s LEFT JOIN st ON st.service = s.name "
-        "LEFT JOIN inc ON inc.service = s.name ORDER BY s.service_id"),
-    "spend_by_department": (
-        "SELECT department, sum(amount) FILTER (WHERE NOT is_cogs) AS opex, "
-        "sum(amount) FILTER (WHERE is_cogs) AS cogs, sum(amount) AS total, "
-        "sum(amount) FILTER (WHERE category = 'Payroll') AS payroll FROM expenses "
-        "WHERE day BETWEEN $start AND $end GROUP BY department ORDER BY total DESC"),
-}
-
-
-def run_query(cur, name: str, period: Period) -> list[dict[str, Any]]:
-    if name not in QUERIES:
-        raise NotFound(f"unknown catalog query {name!r}; known: {', '.join(QUERIES)}")
-    sql = QUERIES[name]
+def run_query(cur, cat: Catalog, name: str, period: Period) -> list[dict[str, Any]]:
+    if name not in cat.queries:
+        raise NotFound(f"unknown catalog query {name!r}; known: {', '.join(cat.queries)}")
+    sql = cat.queries[name]
     params: dict[str, Any] = {"end": period.end}
     if "$start" in sql:
         params["start"] = period.start

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import InvalidParams
-from .catalog import Metric, check_dimension, get_metric
+from .catalog import Metric, check_dimension
 from .periods import Period
 
 GRAINS = ("day", "week", "month", "quarter")
@@ -126,11 +126,10 @@ def default_grain(period: Period) -> str:
     return "day" if days <= 45 else "week" if days <= 120 else "month" if days <= 800 else "quarter"
 
 
-def query_metric(cur, name: str, period: Period, *, grain: str | None = None, by: str | None = None,
+def query_metric(cur, m: Metric, period: Period, *, grain: str | None = None, by: str | None = None,
                  top: int | None = None, filters: dict[str, str] | None = None, compare: bool = True) -> MetricSlice:
     """The metric over `period` (compared with period.prev_* when `compare`), optionally per `grain` bucket,
     cut `by` a dimension (ranked, the `top` N kept) and filtered to dimension values, in one query."""
-    m = get_metric(name)
     if grain is not None and grain not in GRAINS:
         raise InvalidParams(f"unknown grain {grain!r}: use one of {', '.join(GRAINS)}")
     if by:
@@ -198,9 +197,8 @@ def query_metric(cur, name: str, period: Period, *, grain: str | None = None, by
     return MetricSlice(m, period, grain, by, compare, total, previous, groups, n, lowest, clipped, series)
 
 
-def dimension_values(cur, name: str, dim: str, limit: int = 30) -> list[str]:
+def dimension_values(cur, m: Metric, dim: str, limit: int = 30) -> list[str]:
     """Distinct values of one of a metric's dimensions (to say what a filter could have been)."""
-    m = get_metric(name)
     check_dimension(m, dim)
     return [r[0] for r in cur.execute(f"SELECT DISTINCT CAST({dim} AS VARCHAR) AS v FROM ({m.source([dim])}) "
                                       f"WHERE {dim} IS NOT NULL ORDER BY 1 LIMIT {int(limit)}").fetchall()]

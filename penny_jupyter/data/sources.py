@@ -15,6 +15,9 @@
         tool can never reach the source files, S3 or its credentials, and the catalog metrics
         run unchanged on real tables.
 
+    Any of them may add {"catalog": {...}} or {"catalog": "path/catalog.yaml"}: where Penny's metrics
+    live in tables named and shaped differently from the demo's (`mapping.py`).
+
 Why materialize rather than views over the files: a view over `read_parquet` needs external
 access on the query connection (an `allowed_paths` hole per table, and for S3 a secret or a
 registered filesystem living on the tenant's own connection). A copy keeps the wall intact, is
@@ -65,12 +68,17 @@ def _reader(path: str) -> str:
 
 
 def validate(tenant: str, source: Any) -> dict:
-    """Check one tenant_sources entry; SourceConfigError with a sentence if it is wrong."""
+    """Check one tenant_sources entry; SourceConfigError with a sentence if it is wrong. Returns where the data
+    is (the entry without its `catalog`)."""
     def bad(msg: str) -> SourceConfigError:
         return SourceConfigError(f"tenant_sources[{tenant!r}]: {msg}")
 
     if not isinstance(source, dict) or not source:
         raise bad("expected {'duckdb': path} or {'tables': {name: path, ...}}")
+    if "catalog" in source:  # the company's own tables, described (mapping.py): checked when first used
+        if not isinstance(source["catalog"], (dict, str)):
+            raise bad("'catalog' must be a mapping of metrics onto your tables, or the path of a YAML file with one")
+        source = {k: v for k, v in source.items() if k != "catalog"}
     if "warehouse" in source:
         from .pgwarehouse import dialect_of
 
@@ -86,7 +94,8 @@ def validate(tenant: str, source: Any) -> dict:
     if not isinstance(tables, dict) or not tables:
         raise bad("'tables' must map table names to file paths, globs or s3:// URLs")
     if set(source) - {"tables", "s3"}:
-        raise bad(f"unknown keys {sorted(set(source) - {'tables', 's3'})}; expected 'tables' and optionally 's3'")
+        raise bad(f"unknown keys {sorted(set(source) - {'tables', 's3'})}; expected 'tables' and optionally 's3' "
+                  "and 'catalog'")
     for name, path in tables.items():
         if not isinstance(name, str) or not _TABLE_NAME.match(name):
             raise bad(f"table name {name!r} must be a plain identifier (letters, digits, underscore)")

@@ -100,11 +100,13 @@ def _leading_word(sql: str) -> str:
     return m.group(0).upper() if m else ""
 
 
-def check(query: str, *, catalogs: Iterable[str] = ()) -> str:
+def check(query: str, *, catalogs: Iterable[str] = (), any_schema: bool = False) -> str:
     """Return the query (stripped) if it may run, else raise SqlRefused with the reason.
 
     `catalogs` are the database names that are the tenant's own (e.g. the warehouse file's stem);
-    a reference qualified by any other catalog is refused."""
+    a reference qualified by any other catalog is refused. `any_schema`: every schema of that database is the
+    tenant's (a company's own PostgreSQL, where the role's grants decide; in DuckDB a schema can be an attached
+    file, so there only its own are)."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
@@ -167,10 +169,10 @@ def check(query: str, *, catalogs: Iterable[str] = ()) -> str:
             raise _refuse(f"'{table.sql(dialect='duckdb')}' refers to another database ({catalog}); "
                           "only your own warehouse can be read",
                           "drop the database prefix and name the table directly")
-        if db and not catalog and db.lower() not in ALLOWED_SCHEMAS and db.lower() not in own:
+        if db and not catalog and db.lower() not in ALLOWED_SCHEMAS and db.lower() not in own and not any_schema:
             raise _refuse(f"'{table.sql(dialect='duckdb')}' refers to a schema or database '{db}' that is not "
                           "your warehouse's", "drop the prefix and name the table directly")
-        if db and catalog and db.lower() not in ALLOWED_SCHEMAS:
+        if db and catalog and db.lower() not in ALLOWED_SCHEMAS and not any_schema:
             raise _refuse(f"'{table.sql(dialect='duckdb')}' refers to a schema '{db}' that is not your warehouse's",
                           "drop the prefix and name the table directly")
 

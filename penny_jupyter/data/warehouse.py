@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from ..settings import PennyConfig
+    from .catalog import Catalog
     from .pgwarehouse import PgWarehouse
     from .sqlprocess import SqlProcess
 
@@ -45,6 +46,7 @@ class Warehouses:
         self._checked: set[str] = set()
         self._sources: dict[str, tuple[Path, float]] = {}  # tenant -> (built file, when last checked)
         self._processes = None  # SqlProcessPool, made on the first run_sql
+        self._catalogs: dict[str, tuple[str, "Catalog"]] = {}  # tenant -> (its mapping's fingerprint, catalog)
         self._pg: dict[str, "PgWarehouse"] = {}  # tenant -> its own PostgreSQL pool (a `warehouse` source)
         self._running: dict[tuple[str, str], list[float]] = {}  # (tenant, user) -> when their queries began
 
@@ -68,12 +70,12 @@ class Warehouses:
     def _ensure_source(self, tenant: str, source: dict) -> Path:
         from . import sources
 
-        sources.validate(tenant, source)
+        source = sources.validate(tenant, source)
         if "warehouse" in source:
-            # The sandbox reads a warehouse FILE (penny.sql in run_python): a database it cannot reach, by design.
-            raise SourceUnavailable(f"tenant {tenant!r} queries its own database where it lives, and run_python "
-                                    "cannot read it from the sandbox yet; use run_sql, query_metric or the "
-                                    "dashboards")
+            # No file to hand anyone: the sandbox asks the server instead (sandbox/sqlchannel.py), by design.
+            raise SourceUnavailable(f"tenant {tenant!r} queries its own database where it lives and has no "
+                                    "warehouse file; its data is read through the server (run_sql, query_metric, "
+                                    "the dashboards, penny.sql in run_python)")
         if "duckdb" in source:
             p = Path(source["duckdb"]).expanduser()
             if not p.is_file():
@@ -163,6 +165,28 @@ class Warehouses:
                     pg = self._pg[tenant] = PgWarehouse(tenant, source["warehouse"],
                                                         timeout=float(self.config.sql_timeout))
         return pg
+
+    def catalog(self, tenant: str) -> "Catalog":
+        """What the tenant's metrics mean: the demo catalog, or the tenant's own mapping of it onto its tables
+        (`mapping.py`), built when first asked for and again when the mapping (or its YAML file) changes."""
+        from .catalog import DEMO
+
+        check_tenant_name(tenant)
+        source = (self.config.tenant_sources or {}).get(tenant)
+        if not isinstance(source, dict) or "catalog" not in source:
+            return DEMO
+        from . import mapping
+
+        key = mapping.fingerprint(source["catalog"])
+        known = self._catalogs.get(tenant)
+        if known is None or known[0] != key:
+            from . import sources
+            from .pgwarehouse import dialect_of
+
+            where = sources.validate(tenant, source)
+            dialect = dialect_of(where["warehouse"]) if "warehouse" in where else "duckdb"
+            known = self._catalogs[tenant] = (key, mapping.load(tenant, source["catalog"], dialect))
+        return known[1]
 
     @contextmanager
     def untrusted(self, who: Principal, on_start: Callable[["SqlProcess"], None] = lambda proc: None

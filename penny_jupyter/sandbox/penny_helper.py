@@ -4,6 +4,10 @@
 This file runs INSIDE the sandbox (bind-mounted read-only at /opt/penny/penny_helper.py). It imports
 nothing from penny_jupyter. Every result is one JSON file in RESULTS_DIR, numbered in call order;
 the runner outside reads them back (without following symlinks) and turns them into artifacts.
+
+`penny.sql` reads the warehouse FILE when there is one (DuckDB, in here). A tenant whose warehouse is a
+database has no file: its queries go to the server over the run's Unix socket (PENNY_SQL_SOCKET; the wire is
+described in penny_jupyter/sandbox/sqlchannel.py), which runs them as the caller and sends back rows.
 """
 
 from __future__ import annotations
@@ -16,11 +20,28 @@ import re
 
 RESULTS_DIR = _os.environ.get("PENNY_RESULTS_DIR", "/work/.penny/results")
 WAREHOUSE = _os.environ.get("PENNY_WAREHOUSE", "/data/warehouse.duckdb")
+SQL_SOCKET = _os.environ.get("PENNY_SQL_SOCKET", "")
+MAX_REQUEST_BYTES = 256 * 1024  # as sqlchannel.py's
+MAX_REPLY_BYTES = 40 << 20  # sqlchannel.py sends at most 32 MB; more is not a reply of the server's
 MAX_ROWS = 10_000
 _count = [0]
 _conn = [None]
 
-__all__ = ["show", "chart", "metric", "db", "sql"]
+__all__ = ["show", "chart", "metric", "db", "sql", "SqlError"]
+
+
+class SqlError(Exception):
+    """A query the server refused or could not run (a company database, through penny.sql): the message is the
+    server's sentence, saying why and what to do; `code` is its error code (e.g. "sql_refused")."""
+
+    def __init__(self, message: str, code: str = "sql_error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _remote() -> bool:
+    """The warehouse is a database the server queries for us (no file here)."""
+    return bool(SQL_SOCKET) and not WAREHOUSE
 
 
 def _plain(obj):
@@ -165,6 +186,10 @@ def metric(label: str, value, *, previous=None, unit: str = "count", format: str
 
 def db():
     """A read-only DuckDB connection to your company's warehouse."""
+    if _remote():
+        raise RuntimeError("penny.db() is not available here: your company's warehouse is a database that the "
+                           "server queries for you, not a file in the sandbox; use penny.sql(query), which returns a "
+                           "DataFrame")
     if _conn[0] is None:
         import pandas  # noqa: F401  (before DuckDB reserves address space: numpy's BLAS must map first)
         import duckdb
@@ -195,9 +220,96 @@ def db():
 
 
 def sql(query: str, *params):
-    """Run a query on the warehouse and return a pandas DataFrame."""
+    """Run a query on the warehouse and return a pandas DataFrame; `params` fill its `?` (or `$1`) placeholders.
+    On a company database the server runs it (read-only, capped at its row limit: `df.attrs["truncated"]`
+    says whether rows were left out) and a refusal raises SqlError with the server's reason."""
+    if _remote():
+        return _frame(_ask(query, params))
     cur = db().cursor()
     try:
         return cur.execute(query, list(params) if params else None).df()
     finally:
         cur.close()
+
+
+# ---------------------------------------------------------------------------- penny.sql on a company database
+def _ask(query, params) -> dict:
+    """One query to the server over the run's socket: a 4-byte big-endian length, then JSON, each way."""
+    import socket
+    import struct
+
+    if not isinstance(query, str):
+        raise TypeError(f"penny.sql takes the query as a string, not {type(query).__name__}")
+    body = _json.dumps({"sql": query, "params": [_plain(v) for v in params]}).encode()
+    if len(body) > MAX_REQUEST_BYTES:
+        raise SqlError(f"the query and its values are {len(body):,} bytes, more than the {MAX_REQUEST_BYTES:,} "
+                       "penny.sql sends; send a shorter query", "too_large")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(SQL_SOCKET)
+            s.sendall(struct.pack(">I", len(body)) + body)
+            (size,) = struct.unpack(">I", _recv(s, 4))
+            if size > MAX_REPLY_BYTES:
+                raise SqlError(f"the server's reply is {size:,} bytes, more than penny.sql reads", "too_large")
+            reply = _json.loads(_recv(s, size))
+        except OSError as e:
+            raise SqlError(f"penny.sql cannot reach the server that runs the queries ({type(e).__name__}); run "
+                           "the code again", "unavailable") from None
+    error = reply.get("error")
+    if error:
+        raise SqlError(str(error.get("message") or "the query failed"), str(error.get("code") or "sql_error"))
+    return reply
+
+
+def _recv(s, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = s.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+# The types the server names (as run_sql's: DuckDB's spelling) -> the dtype DuckDB's own .df() gives for them, so
+# code reads the same whether the warehouse is a file or a database. A NULL in an integer column keeps it integer.
+_INTS = {"TINYINT": "Int8", "SMALLINT": "Int16", "INTEGER": "Int32", "BIGINT": "Int64"}
+_FLOATS = {"REAL": "float32", "FLOAT": "float32", "DOUBLE": "float64", "DECIMAL": "float64"}
+
+
+def _column(values: list, kind: str):
+    import pandas as pd
+
+    kind = kind.split("(")[0].upper()
+    if kind in _INTS:
+        nulls = any(v is None for v in values)
+        return pd.Series(values, dtype=_INTS[kind] if nulls else _INTS[kind].lower())
+    if kind in _FLOATS:
+        return pd.Series([float("nan") if v is None else v for v in values], dtype=_FLOATS[kind])
+    if kind == "DATE" or kind.startswith("TIMESTAMP"):  # ISO strings on the wire
+        s = pd.Series(values, dtype=object)
+        try:
+            return pd.to_datetime(s, format="ISO8601")
+        except (ValueError, TypeError):  # times with different UTC offsets (timestamptz across a DST change)
+            return pd.to_datetime(s, format="ISO8601", utc=True)
+    return pd.Series(values)
+
+
+def _frame(reply: dict):
+    """The server's rows as a DataFrame; `df.attrs["truncated"]` says whether there were more (and a warning)."""
+    import warnings
+
+    import pandas as pd
+
+    columns = [(str(n), str(t)) for n, t in reply.get("columns") or []]
+    rows = reply.get("rows") or []
+    cells = list(zip(*rows)) if rows else [()] * len(columns)
+    df = pd.concat([_column(list(c), t) for c, (_, t) in zip(cells, columns)], axis=1) if columns else pd.DataFrame()
+    df.columns = [n for n, _ in columns]  # positions first, then the names: a query may repeat one
+    truncated = bool(reply.get("truncated"))
+    df.attrs["truncated"] = truncated
+    if truncated:
+        warnings.warn(f"penny.sql: the result has more rows than the {len(df):,} that came back (the server's cap); "
+                      "aggregate or filter in SQL to get all of what you need", stacklevel=3)
+    return df

@@ -13,7 +13,9 @@ What the code inside sees (`build_command`):
 - the run's own fresh work dir read-write at /work (its cwd and HOME), a private size-capped tmpfs
   at /tmp, a fresh /proc of its own PID namespace, a minimal /dev.
 - the caller's tenant warehouse file read-only at /data/warehouse.duckdb; no other tenant's file,
-  no data dir, no app database.
+  no data dir, no app database. For a tenant whose warehouse is a database (no file), instead: a Unix
+  socket at /work/.penny/sql.sock (PENNY_SQL_SOCKET) on which the server answers penny.sql for this run
+  only, as the caller (sqlchannel.py). Never the database's URL or credentials, and still no network.
 - then `/` is remounted read-only: the only writable places are /work and /tmp.
 
 Namespaces: `--unshare-all` (user, pid, net with only `lo`, ipc, uts, cgroup), uid/gid 65534, every
@@ -36,6 +38,7 @@ part depends on how the others were built, and keeping them on one page is what 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -49,13 +52,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .sqlchannel import SqlChannel
 
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
 HERE = Path(__file__).resolve().parent
 INSIDE_DIR = "/opt/penny"
 VENV_INSIDE = "/opt/penny/venv"
 WAREHOUSE_INSIDE = "/data/warehouse.duckdb"
+SQL_SOCKET = "sql.sock"  # in the run's .penny dir: penny.sql's way to a company database (sqlchannel.py)
 SANDBOX_UID = 65534
 TAIL_CHARS = 2000
 MAX_RESULT_BYTES = 32 * 1024 * 1024  # all of penny.show/chart/metric's files together
@@ -159,7 +166,7 @@ def _python_binds() -> tuple[list[str], str]:
     return args, python
 
 
-def _env(limits: Limits, work: str, warehouse: str | None, seccomp: bool) -> dict[str, str]:
+def _env(limits: Limits, work: str, warehouse: str | None, seccomp: bool, sql: bool = False) -> dict[str, str]:
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": work,
@@ -174,6 +181,7 @@ def _env(limits: Limits, work: str, warehouse: str | None, seccomp: bool) -> dic
         "PENNY_WORK": work,
         "PENNY_RESULTS_DIR": f"{work}/.penny/results",
         "PENNY_WAREHOUSE": warehouse or "",
+        "PENNY_SQL_SOCKET": f"{work}/.penny/{SQL_SOCKET}" if sql else "",
         "PENNY_DUCKDB_MEMORY_MB": str(max(64, limits.memory_mb // 4)),
         "PENNY_LIMITS": json.dumps({"cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb,
                                     "nofile": limits.nofile, "nproc": limits.nproc, "fsize_mb": limits.fsize_mb,
@@ -182,7 +190,7 @@ def _env(limits: Limits, work: str, warehouse: str | None, seccomp: bool) -> dic
 
 
 def build_command(workdir: str, warehouse: str | Path | None, limits: Limits, *, bwrap: str | None = None,
-                  seccomp: bool = True) -> list[str]:
+                  seccomp: bool = True, sql: bool = False) -> list[str]:
     py_binds, python = _python_binds()
     cmd = [bwrap or BWRAP, *_namespace_args(), *_system_binds(), *py_binds,
            "--ro-bind", str(HERE / "inside.py"), f"{INSIDE_DIR}/inside.py",
@@ -196,7 +204,7 @@ def build_command(workdir: str, warehouse: str | Path | None, limits: Limits, *,
     if warehouse is not None:
         cmd += ["--ro-bind", str(warehouse), WAREHOUSE_INSIDE]
     cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
-    for k, v in _env(limits, "/work", WAREHOUSE_INSIDE if warehouse is not None else None, seccomp).items():
+    for k, v in _env(limits, "/work", WAREHOUSE_INSIDE if warehouse is not None else None, seccomp, sql).items():
         cmd += ["--setenv", k, v]
     cmd += ["--chdir", "/work", python, "-I", "-B", f"{INSIDE_DIR}/inside.py"]
     return cmd
@@ -205,10 +213,11 @@ def build_command(workdir: str, warehouse: str | Path | None, limits: Limits, *,
 # ---------------------------------------------------------------------------- running
 def run_code(code: str, *, warehouse: str | Path | None, limits: Limits, isolation: str = "bwrap",
              cancelled: Callable[[], bool] = lambda: False, progress: Callable[[dict], None] | None = None,
-             bwrap: str | None = None, seccomp: bool = True, keep_workdir: Callable[[str], None] | None = None
-             ) -> RunResult:
+             bwrap: str | None = None, seccomp: bool = True, keep_workdir: Callable[[str], None] | None = None,
+             sql: "SqlChannel | None" = None) -> RunResult:
     """Run `code` once, in its own fresh work dir (removed afterwards). `isolation` is "bwrap" or
-    "none" (rlimits and seccomp only: the admin's explicit choice)."""
+    "none" (rlimits and seccomp only: the admin's explicit choice). `sql`, for a tenant whose warehouse is a
+    database: the channel that answers penny.sql, listening in the work dir for this run only."""
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="penny-run-")
     try:
@@ -221,14 +230,16 @@ def run_code(code: str, *, warehouse: str | Path | None, limits: Limits, isolati
         if keep_workdir is not None:
             keep_workdir(workdir)
         if isolation == "bwrap":
-            cmd = build_command(workdir, warehouse, limits, bwrap=bwrap, seccomp=seccomp)
+            cmd = build_command(workdir, warehouse, limits, bwrap=bwrap, seccomp=seccomp, sql=sql is not None)
             env = {"PATH": "/usr/bin:/bin"}
             cwd = "/"
         else:
             cmd = [sys.executable, "-I", "-B", str(HERE / "inside.py")]
-            env = _env(limits, workdir, str(warehouse) if warehouse is not None else None, seccomp)
+            env = _env(limits, workdir, str(warehouse) if warehouse is not None else None, seccomp, sql is not None)
             cwd = workdir
-        res = _supervise(cmd, env, cwd, limits, cancelled, progress, started)
+        # the socket is bound before the code starts, so nothing of the code's can be at its path first
+        with sql.serve(os.path.join(state, SQL_SOCKET)) if sql is not None else contextlib.nullcontext():
+            res = _supervise(cmd, env, cwd, limits, cancelled, progress, started)
         res.isolation = isolation
         _collect(workdir, res)
         res.elapsed_ms = round((time.monotonic() - started) * 1000, 1)

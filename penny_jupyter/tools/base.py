@@ -63,6 +63,10 @@ class ToolContext:
             raise PennyError("the call was stopped before its query started", code="cancelled")
         return cur
 
+    def catalog(self):
+        """What the caller's tenant's metrics mean, over its own tables (data.catalog.Catalog)."""
+        return self.warehouses.catalog(self.principal.tenant)
+
     def stoppable(self, thing) -> None:
         """Have interrupt() stop `thing` too (anything with an `interrupt()`)."""
         self._stoppable.append(thing)

@@ -114,15 +114,16 @@ def _figure(kind: str, title: str, traces: list[dict[str, Any]], **layout: Any) 
     return fig.to_plotly_json()
 
 
-def _chart(cur, w: dict, period: Period, values: dict[str, queries.MetricValue]) -> dict[str, Any]:
+def _chart(cur, cat: catalog.Catalog, w: dict, period: Period, values: dict[str, queries.MetricValue]
+           ) -> dict[str, Any]:
     kind, title, src = w["kind"], w["title"], w["source"]
     if src == "funnel":
-        rows = queries.run_query(cur, "deal_funnel", period)
+        rows = queries.run_query(cur, cat, "deal_funnel", period)
         traces = [{"y": [r["stage"] for r in rows], "x": [int(r["deals"]) for r in rows],
                    "textinfo": "value+percent initial", "name": "Deals"}]
     elif src == "breakdown":
-        m = catalog.get_metric(w["metric"])
-        rows = queries.breakdown(cur, m.name, w["by"], period)
+        m = cat.metric(w["metric"])
+        rows = queries.breakdown(cur, m, w["by"], period)
         labels, vals = [str(k) for k, _ in rows], [v for _, v in rows]
         if w["by"] == "severity":  # severities read best in their own order
             pairs = sorted(zip(labels, vals))
@@ -130,8 +131,8 @@ def _chart(cur, w: dict, period: Period, values: dict[str, queries.MetricValue])
         traces = ([{"labels": labels, "values": vals, "name": m.label}] if kind == "pie"
                   else [{"x": labels, "y": vals, "name": m.label}])
     elif src == "monthly":
-        m = catalog.get_metric(w["metric"])
-        rows = queries.monthly(cur, m.name, period.end, 12)
+        m = cat.metric(w["metric"])
+        rows = queries.monthly(cur, m, period.end, 12)
         traces = [{"x": [d.isoformat() for d, _ in rows], "y": [v for _, v in rows], "name": m.label}]
         if kind == "line":
             traces[0]["mode"] = "lines+markers"
@@ -164,9 +165,9 @@ def _gauge(w: dict, values: dict[str, queries.MetricValue]) -> dict[str, Any]:
             "min": w["min"], "max": w["max"], "unit": d["unit"], "thresholds": w["thresholds"]}
 
 
-def _timeline(cur, w: dict, period: Period) -> dict[str, Any]:
+def _timeline(cur, cat: catalog.Catalog, w: dict, period: Period) -> dict[str, Any]:
     events = []
-    for r in queries.run_query(cur, "incident_timeline", period):
+    for r in queries.run_query(cur, cat, "incident_timeline", period):
         if r["resolved_at"] is not None:
             hours = (r["resolved_at"] - r["opened_at"]).total_seconds() / 3600
             state = f"resolved in {hours:.1f} h"
@@ -178,50 +179,66 @@ def _timeline(cur, w: dict, period: Period) -> dict[str, Any]:
     return {"type": "timeline", "title": w["title"], "events": events}
 
 
-def _grid(cur, w: dict, period: Period) -> dict[str, Any]:
+def _grid(cur, cat: catalog.Catalog, w: dict, period: Period) -> dict[str, Any]:
     items = []
-    for r in queries.run_query(cur, "service_status", period):
+    for r in queries.run_query(cur, cat, "service_status", period):
         n = r["incidents"]
         detail = f"{n} incident{'s' if n != 1 else ''}, {int(r['downtime_minutes'])} min downtime this period"
         items.append({"name": r["name"], "status": r["status"], "detail": detail})
     return {"type": "grid", "title": w["title"], "items": items}
 
 
-def build_dashboard(cur, slug: str, period: Period) -> tuple[dict[str, Any], list[queries.MetricValue]]:
+def _can_show(cat: catalog.Catalog, w: dict) -> bool:
+    """A company that mapped its own tables sees the widgets its mapping can compute, not an SQL error: a
+    widget's metric must be mapped, and a catalog query it reads (over the demo's tables) must be there."""
+    src = w.get("source")
+    query = "deal_funnel" if src == "funnel" else src if src in catalog.QUERIES else None
+    return (not w.get("metric") or w["metric"] in cat.metrics) and (query is None or query in cat.queries)
+
+
+def build_dashboard(cur, cat: catalog.Catalog, slug: str, period: Period
+                    ) -> tuple[dict[str, Any], list[queries.MetricValue], list[str]]:
+    """The dashboard's spec, its metric values, and the titles of widgets the tenant's data cannot show."""
     tpl = TEMPLATES.get(slug)
     if tpl is None:
         raise NotFound(f"unknown dashboard {slug!r}; available dashboards: {', '.join(TEMPLATES)}",
                        code="unknown_dashboard")
+    shown = [w for w in tpl["widgets"] if _can_show(cat, w)]
+    missing = list(dict.fromkeys(w.get("title") or catalog.METRICS[w["metric"]].label
+                                 for w in tpl["widgets"] if w not in shown))
+    if not shown:
+        raise NotFound(f"the {tpl['title']} dashboard needs metrics that are not mapped to your company's data "
+                       f"({', '.join(missing)}); an admin can map them in {cat.where}", code="not_mapped")
     # every metric a metric/gauge/daily-chart widget needs, in one catalog query
     names: list[str] = []
-    for w in tpl["widgets"]:
+    for w in shown:
         if w["type"] in ("metric", "gauge") or w.get("source") == "daily":
             if w["metric"] not in names:
                 names.append(w["metric"])
-    res = queries.compute_metrics(cur, names, period)
+    res = queries.compute_metrics(cur, cat, names, period)
     values = {mv.metric.name: mv for mv in res.values}
     widgets: list[dict[str, Any]] = []
-    for w in tpl["widgets"]:
+    for w in shown:
         t = w["type"]
         if t == "metric":
             widgets.append(metric_widget(values[w["metric"]], period))
         elif t == "gauge":
             widgets.append(_gauge(w, values))
         elif t == "chart":
-            widgets.append(_chart(cur, w, period, values))
+            widgets.append(_chart(cur, cat, w, period, values))
         elif t == "table":
             widgets.append({"type": "table", "title": w["title"], "columns": w["columns"],
-                            "rows": queries.run_query(cur, w["source"], period)})
+                            "rows": queries.run_query(cur, cat, w["source"], period)})
         elif t == "timeline":
-            widgets.append(_timeline(cur, w, period))
+            widgets.append(_timeline(cur, cat, w, period))
         elif t == "grid":
-            widgets.append(_grid(cur, w, period))
+            widgets.append(_grid(cur, cat, w, period))
     spec = jsonable({"layout": "grid", "slug": slug,
                      "period": {"kind": period.kind, "start": period.start, "end": period.end,
                                 "previous_start": period.prev_start, "previous_end": period.prev_end},
                      "widgets": widgets})
     validate_dashboard(spec)  # a template bug should fail here, not in someone's browser
-    return spec, res.values
+    return spec, res.values, missing
 
 
 def run(ctx: ToolContext, params: DashboardParams) -> ToolResult:
@@ -231,7 +248,7 @@ def run(ctx: ToolContext, params: DashboardParams) -> ToolResult:
         raise NotFound(f"unknown dashboard {slug!r}; available dashboards: {', '.join(TEMPLATES)}",
                        code="unknown_dashboard")
     period = resolve_period(params.period or tpl["period"], ctx.today)
-    spec, values = build_dashboard(ctx.warehouse(), slug, period)
+    spec, values, missing = build_dashboard(ctx.warehouse(), ctx.catalog(), slug, period)
     title = f"{tpl['title']} · {period.kind}"
     lines = [f"{tpl['title']}, {period.describe()}:"]
     for mv in values:
@@ -246,6 +263,8 @@ def run(ctx: ToolContext, params: DashboardParams) -> ToolResult:
             worst = [e for e in w["events"] if e["severity"] == "sev1"]
             if worst:
                 lines.append(f"- Worst incident: {worst[0]['title']} ({worst[0]['detail']})")
+    if missing:
+        lines.append("- Not shown (not mapped to your company's data): " + ", ".join(missing))
     data = {"slug": slug, "period": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat(),
             "metrics": [mv.to_dict() for mv in values], "widget_count": len(spec["widgets"])}
     draft = ArtifactDraft(type="dashboard", title=title, spec=spec,

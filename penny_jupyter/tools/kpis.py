@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..artifacts.spec import jsonable
-from ..data.catalog import KPI_METRICS, resolve_unit, valid_units
+from ..data.catalog import KPI_METRICS as KPIS, valid_units
+from ..errors import NotFound
 from ..data.queries import MetricValue, compute_metrics
 from ..data.periods import PERIOD_WORDS, Period, resolve_period
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
@@ -50,9 +51,14 @@ def few(unit: str, value: float | None, previous: float | None) -> bool:
 
 
 def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
-    unit, dim, _ = resolve_unit(params.unit)  # InvalidParams naming the valid units
+    cat = ctx.catalog()
+    unit, dim, _ = cat.resolve_unit(params.unit)  # InvalidParams naming the valid units
+    if not cat.kpis:
+        raise NotFound("none of the KPIs is mapped to your company's data yet; an admin can map them in "
+                       f"{cat.where}. query_metric answers for the mapped metrics: {', '.join(cat.metrics)}",
+                       code="not_mapped")
     period = resolve_period(params.period, ctx.today)
-    res = compute_metrics(ctx.warehouse(), KPI_METRICS, period, unit)
+    res = compute_metrics(ctx.warehouse(), cat, cat.kpis, period, unit)
     scope = "Company" if unit == "company" else unit
     title = f"Company KPIs · {period.kind}" + ("" if unit == "company" else f" · {unit}")
     lines = [f"{scope} KPIs, {period.describe()}:"]
@@ -60,12 +66,15 @@ def run(ctx: ToolContext, params: KpiParams) -> ToolResult:
     if res.omitted:
         lines.append(f"Not shown for {unit} (these metrics have no {dim} breakdown): "
                      + ", ".join(o["label"] for o in res.omitted) + ".")
+    unmapped = [m.label for n, m in cat.unmapped.items() if n in KPIS]
+    if unmapped:
+        lines.append("Not mapped to your company's data: " + ", ".join(unmapped) + ".")
     metrics = [mv.to_dict() for mv in res.values]
     brief = _brief(lines[0], res.values, period)
     data = {
         "period": period.kind, "unit": unit, "start": period.start.isoformat(), "end": period.end.isoformat(),
         "previous_start": period.prev_start.isoformat(), "previous_end": period.prev_end.isoformat(),
-        "metrics": metrics, "omitted": res.omitted,
+        "metrics": metrics, "omitted": res.omitted, "unmapped": unmapped,
     }
     spec = {
         "layout": "grid",

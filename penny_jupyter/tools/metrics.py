@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..artifacts.spec import format_number, jsonable
 from ..data import catalog, formatting, queries, slicing
 from ..data.periods import PERIOD_FORMS, PERIOD_WORDS, Period, parse_period, year_earlier
-from ..errors import InvalidParams, NotFound
+from ..errors import InvalidParams, NotFound, PennyError
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 Grain = Literal["day", "week", "month", "quarter"]
@@ -74,12 +74,13 @@ class MetricQuery:
     compare: str
 
 
-def resolve(p: QueryMetricParams, today: dt.date) -> MetricQuery:
+def resolve(p: QueryMetricParams, today: dt.date, cat: catalog.Catalog = catalog.DEMO) -> MetricQuery:
     try:
-        m = catalog.get_metric(p.metric)
-    except NotFound:
-        raise InvalidParams(f"unknown metric {p.metric!r}; known metrics: {', '.join(catalog.METRICS)}",
-                            code="unknown_metric") from None
+        m = cat.metric(p.metric)
+    except NotFound as e:
+        if e.code == "not_mapped":
+            raise
+        raise InvalidParams(e.message, code="unknown_metric") from None
     period = parse_period(p.period, today, p.start, p.end)
     if p.compare == "previous_year":
         period = year_earlier(period)
@@ -91,15 +92,16 @@ def resolve(p: QueryMetricParams, today: dt.date) -> MetricQuery:
             raise InvalidParams(f"top needs `by` for {m.label}; it can be cut by {', '.join(m.dimensions) or 'nothing'}")
         by = "customer"
     grain = p.grain if (p.grain or by) else slicing.default_grain(period)
-    filters = tuple(sorted((k.strip().lower(), _canonical(k.strip().lower(), v)) for k, v in (p.filters or {}).items()))
+    filters = tuple(sorted((k.strip().lower(), _canonical(cat, k.strip().lower(), v))
+                           for k, v in (p.filters or {}).items()))
     return MetricQuery(m, period, grain, by, p.top, filters, p.compare)
 
 
 def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
-    q = resolve(p, ctx.today)
+    q = resolve(p, ctx.today, ctx.catalog())
     m, period, grain, by, filters = q.metric, q.period, q.grain, q.by, dict(q.filters)
     cur = ctx.warehouse()
-    res = slicing.query_metric(cur, m.name, period, grain=grain, by=by, top=p.top, filters=filters,
+    res = slicing.query_metric(cur, m, period, grain=grain, by=by, top=p.top, filters=filters,
                                compare=p.compare != "none")
     if filters and by and not res.groups or filters and not by and _empty(res):
         _explain_empty_filter(cur, m, filters)
@@ -154,9 +156,9 @@ def run_query_metric(ctx: ToolContext, p: QueryMetricParams) -> ToolResult:
     return ToolResult(text=text, data=jsonable(data), artifacts=artifacts, row_count=len(rows))
 
 
-def _canonical(dim: str, value: str) -> str:
-    """'emea' -> 'EMEA' for the fixed dimensions, so titles and summaries read right."""
-    return next((k for k in catalog.DIMENSION_VALUES.get(dim, ()) if k.lower() == str(value).strip().lower()), value)
+def _canonical(cat: catalog.Catalog, dim: str, value: str) -> str:
+    """'emea' -> 'EMEA' for the known dimension values, so titles and summaries read right."""
+    return next((k for k in cat.dimension_values.get(dim, ()) if k.lower() == str(value).strip().lower()), value)
 
 
 def _empty(res: slicing.MetricSlice) -> bool:
@@ -166,7 +168,7 @@ def _empty(res: slicing.MetricSlice) -> bool:
 def _explain_empty_filter(cur, m: catalog.Metric, filters: dict[str, str]) -> None:
     """Nothing matched: if a filter value does not exist, say which values do (a typo is likelier than zero)."""
     for dim, v in filters.items():
-        known = slicing.dimension_values(cur, m.name, dim)
+        known = slicing.dimension_values(cur, m, dim)
         if known and v.lower() not in (k.lower() for k in known):
             raise InvalidParams(f"no {dim} called {v!r}; {dim} values include: {', '.join(known)}")
 
@@ -298,25 +300,48 @@ class DescribeDataParams(BaseModel):
 
 
 def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResult:
-    tables = queries.describe_warehouse(ctx.warehouse())
+    cur, cat = ctx.warehouse(), ctx.catalog()
+    tables = queries.describe_warehouse(cur)
     metrics = [{"name": m.name, "label": m.label, "description": m.description, "unit": m.unit,
                 "kind": m.kind, "dimensions": list(m.dimensions), "synonyms": list(m.synonyms)}
-               for m in catalog.METRICS.values()]
+               for m in cat.metrics.values()]
+    if cat is not catalog.DEMO:  # a company's own mapping: say which definitions its tables do not answer
+        for x in metrics:
+            x["problem"] = _mapping_problem(cur, cat.metrics[x["name"]])
+    unmapped = [{"name": m.name, "label": m.label} for m in cat.unmapped.values()]
     md = ["## Metrics", "", "| Metric | Name | Unit | Can be cut by | Also called |", "|---|---|---|---|---|"]
     md += [f"| {x['label']} | `{x['name']}` | {x['unit']} | {', '.join(x['dimensions']) or '—'} | "
            f"{', '.join(x['synonyms'])} |" for x in metrics]
+    broken = [x for x in metrics if x.get("problem")]
+    if broken:
+        md += ["", "**Mapped, but the query fails:** " + "; ".join(f"{x['label']}: {x['problem']}" for x in broken)]
+    if unmapped:
+        md += ["", "**Not mapped to your data:** " + ", ".join(x["label"] for x in unmapped)]
     md += ["", "## Tables", "", "| Table | Rows | Columns |", "|---|---:|---|"]
     md += [f"| `{t['table']}` | {t['rows']:,} | " + ", ".join(f"{c['name']} ({c['type'].lower()})"
                                                                for c in t["columns"]) + " |" for t in tables]
     text = (f"The warehouse has {len(tables)} tables ({sum(t['rows'] for t in tables):,} rows in all) and "
             f"{len(metrics)} catalog metrics:\n"
             + "\n".join(f"- **{x['label']}** (`{x['name']}`, {x['unit']}): by {', '.join(x['dimensions']) or '—'}"
-                        for x in metrics)
+                        + (f" (its query fails: {x['problem']})" if x.get("problem") else "") for x in metrics)
+            + ("\n\nNot mapped to your company's data: " + ", ".join(x["label"] for x in unmapped) + "."
+               if unmapped else "")
             + "\n\nTables: " + ", ".join(f"{t['table']} ({t['rows']:,})" for t in tables) + ".")
     art = ArtifactDraft("document", "Available data", {"markdown": "\n".join(md), "title": "Available data"},
                         {"tool": "describe_data", "params": {}})
-    return ToolResult(text=text, data=jsonable({"tables": tables, "metrics": metrics}), artifacts=[art],
-                      row_count=len(tables))
+    return ToolResult(text=text, data=jsonable({"tables": tables, "metrics": metrics, "unmapped": unmapped}),
+                      artifacts=[art], row_count=len(tables))
+
+
+def _mapping_problem(cur, m: catalog.Metric) -> str | None:
+    """Why a mapped metric's query does not run on the company's tables (a renamed column), or None."""
+    try:
+        cur.execute(f"SELECT * FROM ({m.sql}) AS m WHERE false").fetchall()
+    except PennyError as e:
+        return e.message
+    except Exception as e:  # the engine's own error (DuckDB): its first line names the column or table
+        return str(e).strip().splitlines()[0][:300]
+    return None
 
 
 DESCRIBE_DATA = Tool(

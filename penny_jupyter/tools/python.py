@@ -2,7 +2,10 @@
 
 The code runs like a notebook cell: stdout/stderr and the last expression's value come back;
 `penny.show(df)`, `penny.chart(fig)` and `penny.metric(label, value, ...)` become table, chart and
-dashboard artifacts; `penny.sql(query)` reads the caller's own warehouse (read-only). An exception in
+dashboard artifacts; `penny.sql(query)` reads the caller's own warehouse (read-only): its DuckDB file,
+bound in read-only, or, for a tenant whose warehouse is a database, rows the server sends over the run's
+own socket after running the query as the caller, as run_sql does (sandbox/sqlchannel.py; the sandbox
+never holds the URL). An exception in
 the code is a normal result (ok, with the user's traceback); the sandbox stopping the code (time,
 CPU, memory) is an error naming the limit. Without working isolation the tool refuses
 (`sandbox_unavailable`) unless the admin chose `sandbox_mode = "unsafe-no-isolation"`.
@@ -20,7 +23,9 @@ from ..artifacts.spec import format_number, validate_dashboard
 from ..errors import CodeRaised, PennyError, SandboxLimit, SandboxUnavailable, ToolTimeout
 from ..sandbox import runner
 from ..sandbox.queue import get_queue
+from ..sandbox.sqlchannel import SqlChannel
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
+from .sql import run_query
 
 MAX_CODE_CHARS = 100_000
 MODES = ("bwrap", "unsafe-no-isolation")
@@ -151,13 +156,21 @@ def raised(res: runner.RunResult) -> CodeRaised:
     last = tb.splitlines()[-1] if tb else res.error_type or "an error"
     lines = re.findall(r'File "<cell>", line (\d+)', tb)
     where = f"Line {lines[-1]}" if lines else "The code"
-    return CodeRaised(f"{where} raised {last}. Fix the code and run it again.")
+    # a message that is a sentence (penny.SqlError's) keeps one full stop
+    return CodeRaised(f"{where} raised {last.rstrip('.')}. Fix the code and run it again.")
 
 
 def run(ctx: ToolContext, params: PythonParams) -> ToolResult:
     isolation = _isolation(ctx)
     limits = runner.Limits.from_config(ctx.config)
-    warehouse = ctx.warehouses.ensure(ctx.principal.tenant)
+    tenant = ctx.principal.tenant
+    warehouse, channel = None, None
+    if ctx.warehouses.database(tenant) is not None:
+        # no file to bind in: penny.sql asks the server, which runs each query as the caller with run_sql's checks
+        cap = max(1, int(ctx.config.sql_row_cap))
+        channel = SqlChannel(lambda text, values: run_query(ctx, text, cap, values), interrupt=ctx.interrupt)
+    else:
+        warehouse = ctx.warehouses.ensure(tenant)
     started = time.monotonic()
 
     def told(pos: int) -> None:
@@ -165,7 +178,7 @@ def run(ctx: ToolContext, params: PythonParams) -> ToolResult:
 
     with get_queue(int(ctx.config.sandbox_max_concurrent)).slot(on_position=told, cancelled=ctx.cancelled):
         res = runner.run_code(params.code, warehouse=warehouse, limits=limits, isolation=isolation,
-                              cancelled=ctx.cancelled, progress=ctx.progress)
+                              cancelled=ctx.cancelled, progress=ctx.progress, sql=channel)
     err = _limit_error(res, limits)
     if err is not None:
         raise err

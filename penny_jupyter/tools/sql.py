@@ -7,7 +7,8 @@ configuration locked). The query runs in a child process (`sqlprocess.py`) that 
 `config.sql_timeout` seconds, or when its memory passes `config.warehouse_memory_limit`: DuckDB's
 own interrupt cannot stop a single huge scalar call, and its memory_limit does not count one. Each
 person runs `config.sql_max_concurrent_per_user` queries at a time. At most `limit` (<=
-`config.sql_row_cap`) rows come back, plus one to know if there were more.
+`config.sql_row_cap`) rows come back, plus one to know if there were more. `run_query` is that path without
+the artifact: run_python's penny.sql on a company database (sandbox/sqlchannel.py) runs its queries through it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import tracing
 from ..data.sqlguard import MAX_QUERY_CHARS, check
-from ..data.sqlprocess import QueryFailed
+from ..data.sqlprocess import QueryFailed, QueryResult
 from ..errors import InvalidParams, PennyError, SqlError, SqlRefused, TooLarge, ToolTimeout, Unavailable
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
@@ -81,23 +82,33 @@ def _sentence(e: QueryFailed, config) -> PennyError:
     return cls(message, code=code) if code else cls(message)
 
 
+def run_query(ctx: ToolContext, text: str, limit: int, params: list | None = None) -> QueryResult:
+    """One query a person wrote, run AS THE CALLER on their own warehouse: the guard, their own query process
+    (or their company database's read-only transaction), `config.sql_timeout`, at most `limit` rows. Every
+    failure is a PennyError with a sentence. run_sql and run_python's penny.sql (sandbox/sqlchannel.py) both
+    come through here. `params` (values for `?` or `$1`) only reach a company database (pgwarehouse.PgQueries):
+    penny.sql over a warehouse file binds its own."""
+    try:
+        with ctx.warehouses.untrusted(ctx.principal, on_start=ctx.stoppable) as proc:
+            query = check(text, catalogs=[proc.catalog], any_schema=getattr(proc, "any_schema", False))
+            if ctx.cancelled():
+                raise QueryFailed("cancelled")
+            timeout = float(ctx.config.sql_timeout)
+            with tracing.span("penny.sql", tenant=ctx.principal.tenant) as span:
+                result = proc.query(query, limit, timeout, params) if params else proc.query(query, limit, timeout)
+                if span is not None:
+                    span.set_attribute("penny.rows", len(result.rows))
+    except QueryFailed as e:
+        raise _sentence(e, ctx.config) from None
+    return result
+
+
 def run(ctx: ToolContext, params: SqlParams) -> ToolResult:
     cap = max(1, int(ctx.config.sql_row_cap))
     if params.limit is not None and params.limit > cap:
         raise InvalidParams(f"limit {params.limit:,} is more than the {cap:,} rows run_sql returns at most; "
                             f"use a limit of {cap:,} or less, or aggregate in SQL.")
-    limit = params.limit or cap
-    try:
-        with ctx.warehouses.untrusted(ctx.principal, on_start=ctx.stoppable) as proc:
-            query = check(params.query, catalogs=[proc.catalog])
-            if ctx.cancelled():
-                raise QueryFailed("cancelled")
-            with tracing.span("penny.sql", tenant=ctx.principal.tenant) as span:
-                result = proc.query(query, limit, float(ctx.config.sql_timeout))
-                if span is not None:
-                    span.set_attribute("penny.rows", len(result.rows))
-    except QueryFailed as e:
-        raise _sentence(e, ctx.config) from None
+    result = run_query(ctx, params.query, params.limit or cap)
     rows, truncated = result.rows, result.truncated
     names = [n for n, _ in result.columns]
     # unique keys for the artifact even if the query repeats a column name
