@@ -273,3 +273,29 @@ def test_run_sql_reads_the_companys_schemas_by_name(warehouses, pg_server, globe
                                                      "GROUP BY 1 ORDER BY 1"))
     assert r.data["rows"] == [list(x) for x in by_hand(pg_server, globex_db, "SELECT sales_region, count(*) FROM "
                                                        "billing.invoice_lines GROUP BY 1 ORDER BY 1")]
+
+
+def test_the_admin_probe_says_how_the_mapping_fares(config, globex_db, tmp_path):  # noqa: F811
+    import asyncio
+
+    from penny_jupyter.admin import probe_source
+    from penny_jupyter.engine import Engine
+
+    url = globex_db.replace(f"//{USER}@", f"//{READER}@")
+
+    def probe(mapping_: object) -> dict:
+        config.tenant_sources = {"globex": {"warehouse": url, "catalog": mapping_}}
+        engine = Engine(config)
+        try:
+            return asyncio.run(probe_source(engine, "globex"))
+        finally:
+            engine.close()
+
+    good = probe(MAPPING)
+    assert good["ok"] is True and good["kind"] == "postgresql"
+    assert f"3 tables. Catalog: 4 metrics mapped, {len(catalog.METRICS) - 3} not." in good["detail"]
+    broken = probe({"metrics": {"revenue": {**MAPPING["metrics"]["revenue"], "amount": "net_eur"}}})
+    assert broken["ok"] is False and "failing on its tables: Revenue:" in broken["detail"] and "net_eur" in broken["detail"]
+    wrong = probe({"metrics": {"revenue": {"table": "t", "time": "d"}}})
+    assert wrong["ok"] is False and "a flow takes 'amount'" in wrong["detail"]
+    assert READER not in good["detail"] + broken["detail"] + wrong["detail"]  # never the URL or its role

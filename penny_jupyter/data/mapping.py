@@ -190,6 +190,22 @@ def _dimension(d: str, where: str) -> str:
     return d
 
 
+def problems(cur, cat: Catalog) -> dict[str, str]:
+    """Mapped metrics whose query does not run on the company's tables (a renamed column, a missing grant):
+    metric name -> the engine's first line about it. What describe_data and the admin's probe show."""
+    from ..errors import PennyError
+
+    out = {}
+    for name, m in cat.metrics.items():
+        try:
+            cur.execute(f"SELECT * FROM ({m.sql}) AS m WHERE false").fetchall()
+        except PennyError as e:
+            out[name] = e.message
+        except Exception as e:  # the engine's own error (DuckDB): its first line names the column or table
+            out[name] = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    return out
+
+
 def _short(e: Exception) -> str:
     return " ".join(str(e).split())[:200]
 

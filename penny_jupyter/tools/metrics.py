@@ -13,9 +13,9 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..artifacts.spec import format_number, jsonable
-from ..data import catalog, formatting, queries, slicing
+from ..data import catalog, formatting, mapping, queries, slicing
 from ..data.periods import PERIOD_FORMS, PERIOD_WORDS, Period, parse_period, year_earlier
-from ..errors import InvalidParams, NotFound, PennyError
+from ..errors import InvalidParams, NotFound
 from .base import ArtifactDraft, Tool, ToolContext, ToolResult
 
 Grain = Literal["day", "week", "month", "quarter"]
@@ -306,8 +306,9 @@ def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResul
                 "kind": m.kind, "dimensions": list(m.dimensions), "synonyms": list(m.synonyms)}
                for m in cat.metrics.values()]
     if cat is not catalog.DEMO:  # a company's own mapping: say which definitions its tables do not answer
+        failing = mapping.problems(cur, cat)
         for x in metrics:
-            x["problem"] = _mapping_problem(cur, cat.metrics[x["name"]])
+            x["problem"] = failing.get(x["name"])
     unmapped = [{"name": m.name, "label": m.label} for m in cat.unmapped.values()]
     md = ["## Metrics", "", "| Metric | Name | Unit | Can be cut by | Also called |", "|---|---|---|---|---|"]
     md += [f"| {x['label']} | `{x['name']}` | {x['unit']} | {', '.join(x['dimensions']) or '—'} | "
@@ -331,17 +332,6 @@ def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResul
                         {"tool": "describe_data", "params": {}})
     return ToolResult(text=text, data=jsonable({"tables": tables, "metrics": metrics, "unmapped": unmapped}),
                       artifacts=[art], row_count=len(tables))
-
-
-def _mapping_problem(cur, m: catalog.Metric) -> str | None:
-    """Why a mapped metric's query does not run on the company's tables (a renamed column), or None."""
-    try:
-        cur.execute(f"SELECT * FROM ({m.sql}) AS m WHERE false").fetchall()
-    except PennyError as e:
-        return e.message
-    except Exception as e:  # the engine's own error (DuckDB): its first line names the column or table
-        return str(e).strip().splitlines()[0][:300]
-    return None
 
 
 DESCRIBE_DATA = Tool(
