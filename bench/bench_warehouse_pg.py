@@ -28,7 +28,7 @@ from pg_server import postgres  # noqa: E402
 
 from penny_jupyter.data.generator import generate  # noqa: E402
 from penny_jupyter.data.periods import resolve_period  # noqa: E402
-from penny_jupyter.data.pgwarehouse import render  # noqa: E402
+from penny_jupyter.data.dialects import render  # noqa: E402
 from penny_jupyter.data.warehouse import Warehouses  # noqa: E402
 from penny_jupyter.settings import PennyConfig  # noqa: E402
 from penny_jupyter.tenancy import Principal  # noqa: E402

@@ -121,7 +121,9 @@ async def probe_source(engine, tenant: str) -> dict[str, Any]:
     elif isinstance(source, dict) and "duckdb" in source:
         kind = "duckdb"
     elif isinstance(source, dict) and "warehouse" in source:
-        kind = "postgresql"  # the company's own database (pgwarehouse.py); its URL is never shown
+        # the company's own database (pgwarehouse.py, enginewarehouse.py) by its engine; its URL is never shown
+        kind = str(source["warehouse"]).split("://", 1)[0].split("+", 1)[0].lower()
+        kind = "postgresql" if kind == "postgres" else kind
     else:
         tables = (source.get("tables") or {}) if isinstance(source, dict) else {}
         kind = "s3" if any(str(p).startswith(("s3://", "s3a://")) for p in tables.values()) else "files"
@@ -180,10 +182,13 @@ async def _probe_mapping(warehouses, tenant: str) -> tuple[bool, str]:
 def _count_tables(warehouses, tenant: str) -> int:
     cur = warehouses.cursor(tenant)
     try:
-        if getattr(cur, "dialect", "duckdb") == "postgres":  # every schema the role reads (a company's billing.*)
+        dialect = getattr(cur, "dialect", "duckdb")
+        if dialect == "postgres":  # every schema the role reads (a company's billing.*)
             from .data.pgwarehouse import row_estimates_sql
 
             return len(cur.execute(row_estimates_sql(), native=True).fetchall())
+        if dialect != "duckdb":  # another engine: the tables of the URL's schema
+            return len({t for t, _, _ in cur.describe()})
         return int(cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")
                    .fetchone()[0])
     finally:

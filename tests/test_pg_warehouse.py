@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from data_fixtures import AS_OF, config, data_dir, warehouse_template  # noqa: F401,E402 (fixtures)
 from pg_server import USER  # noqa: E402
 from penny_jupyter.data import catalog, queries, slicing
-from penny_jupyter.data.pgwarehouse import render
+from penny_jupyter.data.dialects import render
 from penny_jupyter.data.warehouse import Warehouses
 from penny_jupyter.errors import PennyError, SourceUnavailable
 from penny_jupyter.tenancy import Principal

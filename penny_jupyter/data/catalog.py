@@ -116,7 +116,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            synonyms=("outages", "incident count", "pages")),
     Metric("mttr", "MTTR", "Mean hours to resolve incidents resolved in the span.",
            "SELECT CAST(resolved_at AS DATE) AS day, service, severity, "
-           "epoch(resolved_at - opened_at) / 3600.0 AS num, 1 AS den FROM incidents WHERE resolved_at IS NOT NULL",
+           "(epoch(resolved_at) - epoch(opened_at)) / 3600.0 AS num, 1 AS den FROM incidents WHERE resolved_at IS NOT NULL",
            "ratio", "hours", up_is_good=False, dimensions=("service", "severity"),
            synonyms=("mean time to resolve", "mean time to recovery", "time to resolve")),
     Metric("uptime", "Uptime", "Share of service-minutes without downtime in the span.",
@@ -149,8 +149,8 @@ DIMENSION_VALUES: dict[str, tuple[str, ...]] = {"region": REGIONS, "segment": SE
                                                 "department": DEPARTMENTS}
 
 # Small catalog-owned queries over the demo schema, for the dashboards' funnel, tables, timeline and grid
-# (`queries.run_query` runs them). Written once in SQL every engine runs (no DuckDB-only functions):
-# pgwarehouse.render does the dialects.
+# (`queries.run_query` runs them). Written once in SQL every engine runs (no DuckDB-only functions,
+# and no arithmetic on intervals, which each engine types its own way): dialects.render does the engines.
 QUERIES: dict[str, str] = {
     # Deals created in the span, counted at every stage they reached: a cohort funnel, so it never widens.
     "deal_funnel": (
@@ -163,7 +163,7 @@ QUERIES: dict[str, str] = {
         "WHERE h.deal_id = d.deal_id AND h.entered_date <= $end ORDER BY h.stage_order DESC LIMIT 1) AS reached "
         "FROM deals d WHERE d.created_date <= $end AND (d.close_date IS NULL OR d.close_date > $end)) "
         "SELECT name, reached AS stage, region, segment, amount, "
-        "CAST($end - created_date AS INTEGER) AS age_days FROM open ORDER BY amount DESC, name LIMIT 10"),
+        "date_diff('day', created_date, $end) AS age_days FROM open ORDER BY amount DESC, name LIMIT 10"),
     "incident_timeline": (
         "SELECT incident_id, opened_at, resolved_at, severity, service, title, downtime_minutes, status "
         "FROM incidents WHERE CAST(opened_at AS DATE) BETWEEN $start AND $end "

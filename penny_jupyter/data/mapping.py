@@ -26,7 +26,7 @@ daily change of a balance such as MRR), or `numerator` and `denominator` (a rati
 it can be cut by, and an optional `filter`. A name Penny knows (revenue, mrr, churn, win_rate, ...)
 keeps its label, kind, unit and synonyms; any other name is the company's own metric and says them.
 The result is an ordinary `catalog.Metric` whose SQL is written in DuckDB's dialect like every catalog
-query, so the engines it runs on get it the same way (`pgwarehouse.render`). Known metrics left out are
+query, so the engines it runs on get it the same way (`dialects.render`). Known metrics left out are
 `Catalog.unmapped`: asking for one says that it is not mapped, never an SQL error. The dashboards' own
 queries are over the demo schema, so a mapped company's dashboards show the mapped metrics only.
 

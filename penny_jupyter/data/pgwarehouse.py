@@ -12,56 +12,16 @@ URL is never used for another's call.
 from __future__ import annotations
 
 import decimal
-import itertools
 import queue
 import threading
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any, Iterator
 
 from ..errors import SourceConfigError, SourceUnavailable, SqlError, ToolTimeout
+from .dialects import dialect_of, render
 
-# SQLAlchemy-style URL scheme -> sqlglot dialect. Only PostgreSQL is run here; the others are rendered (their
-# drivers are the admin's to install) so a mapping can be checked against the engine a company runs.
-DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "snowflake": "snowflake", "bigquery": "bigquery",
-            "trino": "trino", "duckdb": "duckdb"}
 POOL_SIZE = 4  # connections per tenant at most
 WAIT_SECONDS = 30.0  # for a free connection, before the call is refused as busy
-
-
-def dialect_of(url: str) -> str:
-    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
-    if scheme not in DIALECTS:
-        # never echo the URL: it may hold a password, and this sentence reaches the tenant's users
-        what = f"the scheme {scheme!r}" if scheme and scheme.isidentifier() else "no scheme"
-        raise SourceConfigError(f"a warehouse URL must start with one of {', '.join(sorted(DIALECTS))} "
-                                f"(e.g. postgresql+psycopg://penny_ro@db/acme); this one has {what}")
-    return DIALECTS[scheme]
-
-
-@lru_cache(maxsize=1024)
-def render(sql: str, dialect: str) -> str:
-    """The catalog's DuckDB SQL in `dialect`; `$name` parameters become the dialect's own (psycopg's %(name)s)."""
-    import sqlglot
-    from sqlglot import exp
-
-    if dialect == "duckdb":
-        return sql
-    names = itertools.count(1)
-
-    def portable(node: exp.Expression) -> exp.Expression:
-        # FROM (SELECT ...) needs a name outside DuckDB (PostgreSQL before 16)
-        if isinstance(node, exp.Subquery) and not node.alias and isinstance(node.parent, (exp.From, exp.Join)):
-            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"q{next(names)}")))
-        # GROUP BY ALL is DuckDB's: spell out the projections that read columns and are not aggregates (a constant
-        # is no key, and a bare number would be read as a position)
-        if isinstance(node, exp.Select) and node.args.get("group") is not None and node.args["group"].args.get("all"):
-            keys = [p.unalias().copy() for p in node.expressions
-                    if p.find(exp.Column) and not p.find(exp.AggFunc, exp.Window)]
-            node.set("group", exp.Group(expressions=keys) if keys else None)
-        return node
-
-    return sqlglot.parse_one(sql, read="duckdb").transform(portable).sql(dialect=dialect)
 
 
 def _plain(value: Any) -> Any:
@@ -164,9 +124,6 @@ class PgWarehouse:
     def __init__(self, tenant: str, url: str, *, timeout: float, size: int = POOL_SIZE) -> None:
         self.tenant = tenant
         self.dialect = dialect_of(url)
-        if self.dialect != "postgres":
-            raise SourceConfigError(f"tenant {tenant!r}: Penny runs warehouse queries on PostgreSQL so far; "
-                                    f"{self.dialect} is rendered but not connected to")
         # psycopg takes a libpq URI: the SQLAlchemy driver suffix goes
         from psycopg.conninfo import conninfo_to_dict
 
@@ -214,6 +171,9 @@ class PgWarehouse:
 
     def cursor(self) -> PgCursor:
         return PgCursor(self)
+
+    def queries(self) -> "PgQueries":
+        return PgQueries(self)
 
     def close(self) -> None:
         while True:
@@ -335,4 +295,4 @@ def _first(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
-__all__ = ["DIALECTS", "PgCursor", "PgQueries", "PgWarehouse", "describe_sql", "dialect_of", "render"]
+__all__ = ["PgCursor", "PgQueries", "PgWarehouse", "describe_sql"]

@@ -189,12 +189,16 @@ def run_query(cur, cat: Catalog, name: str, period: Period) -> list[dict[str, An
 # ---- what the warehouse holds ------------------------------------------------------------------------
 
 def describe_warehouse(cur) -> list[dict[str, Any]]:
-    """Every table of the warehouse: name, exact row count, columns with their types."""
-    pg = getattr(cur, "dialect", "duckdb") == "postgres"  # the company's own PostgreSQL (pgwarehouse.py)
+    """Every table of the warehouse: name, row count (exact on DuckDB, PostgreSQL's estimate, None where counting
+    would scan a whole remote table), columns with their types."""
+    dialect = getattr(cur, "dialect", "duckdb")
+    pg = dialect == "postgres"  # the company's own PostgreSQL (pgwarehouse.py)
     if pg:
         from .pgwarehouse import describe_sql, row_estimates_sql
 
         cols = cur.execute(describe_sql(), native=True).fetchall()
+    elif dialect != "duckdb":  # another engine (enginewarehouse.py): no counts, they could scan a whole table
+        cols = cur.describe()
     else:
         cols = cur.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() "
                            "WHERE database_name = current_database() AND schema_name = 'main' "
@@ -205,8 +209,9 @@ def describe_warehouse(cur) -> list[dict[str, Any]]:
     counts: dict[str, int] = {}
     if tables and pg:
         counts = dict(cur.execute(row_estimates_sql(), native=True).fetchall())
-    elif tables:
+    elif tables and dialect == "duckdb":
         q = " UNION ALL ".join(f"SELECT '{t.replace(chr(39), chr(39) * 2)}', count(*) FROM \"{t.replace(chr(34), chr(34) * 2)}\""
                                for t in tables)
         counts = dict(cur.execute(q).fetchall())
-    return [{"table": t, "rows": counts.get(t, 0), "columns": c} for t, c in tables.items()]
+    known = pg or dialect == "duckdb"  # rows unknown (None) on the other engines
+    return [{"table": t, "rows": counts.get(t, 0) if known else None, "columns": c} for t, c in tables.items()]

@@ -80,7 +80,7 @@ def validate(tenant: str, source: Any) -> dict:
             raise bad("'catalog' must be a mapping of metrics onto your tables, or the path of a YAML file with one")
         source = {k: v for k, v in source.items() if k != "catalog"}
     if "warehouse" in source:
-        from .pgwarehouse import dialect_of
+        from .dialects import dialect_of
 
         if set(source) - {"warehouse"} or not isinstance(source["warehouse"], str):
             raise bad("a {'warehouse': url} source takes only the SQLAlchemy URL of the company's database")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..errors import RateLimited, SourceUnavailable
+from ..errors import RateLimited, SourceConfigError, SourceUnavailable
 from ..tenancy import Principal, check_tenant_name
 from .lockdown import open_locked
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..settings import PennyConfig
     from .catalog import Catalog
+    from .enginewarehouse import EngineWarehouse
     from .pgwarehouse import PgWarehouse
     from .sqlprocess import SqlProcess
 
@@ -47,7 +48,7 @@ class Warehouses:
         self._sources: dict[str, tuple[Path, float]] = {}  # tenant -> (built file, when last checked)
         self._processes = None  # SqlProcessPool, made on the first run_sql
         self._catalogs: dict[str, tuple[str, "Catalog"]] = {}  # tenant -> (its mapping's fingerprint, catalog)
-        self._pg: dict[str, "PgWarehouse"] = {}  # tenant -> its own PostgreSQL pool (a `warehouse` source)
+        self._pg: dict[str, "PgWarehouse | EngineWarehouse"] = {}  # tenant -> its own database's pool
         self._running: dict[tuple[str, str], list[float]] = {}  # (tenant, user) -> when their queries began
 
     def path(self, tenant: str) -> Path:
@@ -140,31 +141,44 @@ class Warehouses:
 
     def cursor(self, tenant: str) -> "duckdb.DuckDBPyConnection":
         """A fresh cursor (usable from one thread) on the tenant's one cached read-only connection, or, for a
-        tenant whose data lives in its own PostgreSQL, a cursor over that tenant's pool (pgwarehouse.py)."""
+        tenant whose data lives in its own database, a cursor over that tenant's pool (`database`)."""
         pg = self.database(tenant)
         if pg is not None:
             return pg.cursor()
         return self.connection(tenant).cursor()
 
-    def database(self, tenant: str) -> "PgWarehouse | None":
-        """The tenant's own PostgreSQL (its `warehouse` source), or None when its data is a DuckDB file. Pools
-        are per tenant: one tenant's URL is never used for another's call."""
+    def database(self, tenant: str) -> "PgWarehouse | EngineWarehouse | None":
+        """The tenant's own database (its `warehouse` source): PostgreSQL (pgwarehouse.py) or another engine through
+        its SQLAlchemy dialect (enginewarehouse.py); None when its data is a DuckDB file. Pools are per tenant: one
+        tenant's URL is never used for another's call."""
         check_tenant_name(tenant)
         source = (self.config.tenant_sources or {}).get(tenant)
         if not isinstance(source, dict) or "warehouse" not in source:
             return None
-        pg = self._pg.get(tenant)
-        if pg is None:
+        db = self._pg.get(tenant)
+        if db is None:
             from . import sources
-            from .pgwarehouse import PgWarehouse
+            from .dialects import dialect_of
 
             sources.validate(tenant, source)
+            url, timeout = source["warehouse"], float(self.config.sql_timeout)
+            dialect = dialect_of(url)
+            if dialect == "duckdb":
+                raise SourceConfigError(f"tenant_sources[{tenant!r}]: a DuckDB file is given as "
+                                        "{'duckdb': '/path/file.duckdb'}, not as a warehouse URL")
             with self._guard:
-                pg = self._pg.get(tenant)
-                if pg is None:
-                    pg = self._pg[tenant] = PgWarehouse(tenant, source["warehouse"],
-                                                        timeout=float(self.config.sql_timeout))
-        return pg
+                db = self._pg.get(tenant)
+                if db is None:
+                    if dialect == "postgres":
+                        from .pgwarehouse import PgWarehouse
+
+                        db = PgWarehouse(tenant, url, timeout=timeout)
+                    else:
+                        from .enginewarehouse import EngineWarehouse
+
+                        db = EngineWarehouse(tenant, url, timeout=timeout)
+                    self._pg[tenant] = db
+        return db
 
     def catalog(self, tenant: str) -> "Catalog":
         """What the tenant's metrics mean: the demo catalog, or the tenant's own mapping of it onto its tables
@@ -181,7 +195,7 @@ class Warehouses:
         known = self._catalogs.get(tenant)
         if known is None or known[0] != key:
             from . import sources
-            from .pgwarehouse import dialect_of
+            from .dialects import dialect_of
 
             where = sources.validate(tenant, source)
             dialect = dialect_of(where["warehouse"]) if "warehouse" in where else "duckdb"
@@ -213,11 +227,9 @@ class Warehouses:
             pool = self._processes
         proc = None
         try:
-            pg = self.database(who.tenant)
-            if pg is not None:  # its own PostgreSQL: the server stops the query (statement_timeout), no child
-                from .pgwarehouse import PgQueries
-
-                runner = PgQueries(pg)
+            db = self.database(who.tenant)
+            if db is not None:  # its own database: the engine stops the query (statement_timeout), no child
+                runner = db.queries()
                 on_start(runner)
                 yield runner
                 return

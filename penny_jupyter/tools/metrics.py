@@ -295,6 +295,10 @@ QUERY_METRIC = Tool(
 
 # ---- describe_data ----------------------------------------------------------------------------------
 
+def _count(rows: int | None) -> str:
+    return "?" if rows is None else f"{rows:,}"
+
+
 class DescribeDataParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -319,15 +323,18 @@ def run_describe_data(ctx: ToolContext, params: DescribeDataParams) -> ToolResul
     if unmapped:
         md += ["", "**Not mapped to your data:** " + ", ".join(x["label"] for x in unmapped)]
     md += ["", "## Tables", "", "| Table | Rows | Columns |", "|---|---:|---|"]
-    md += [f"| `{t['table']}` | {t['rows']:,} | " + ", ".join(f"{c['name']} ({c['type'].lower()})"
+    md += [f"| `{t['table']}` | {_count(t['rows'])} | " + ", ".join(f"{c['name']} ({c['type'].lower()})"
                                                                for c in t["columns"]) + " |" for t in tables]
-    text = (f"The warehouse has {len(tables)} tables ({sum(t['rows'] for t in tables):,} rows in all) and "
+    counted = [t["rows"] for t in tables if t["rows"] is not None]
+    rows = f" ({sum(counted):,} rows in all)" if len(counted) == len(tables) else ""
+    text = (f"The warehouse has {len(tables)} tables{rows} and "
             f"{len(metrics)} catalog metrics:\n"
             + "\n".join(f"- **{x['label']}** (`{x['name']}`, {x['unit']}): by {', '.join(x['dimensions']) or '—'}"
                         + (f" (its query fails: {x['problem']})" if x.get("problem") else "") for x in metrics)
             + ("\n\nNot mapped to your company's data: " + ", ".join(x["label"] for x in unmapped) + "."
                if unmapped else "")
-            + "\n\nTables: " + ", ".join(f"{t['table']} ({t['rows']:,})" for t in tables) + ".")
+            + "\n\nTables: " + ", ".join(t["table"] + (f" ({t['rows']:,})" if t["rows"] is not None else "")
+                                         for t in tables) + ".")
     art = ArtifactDraft("document", "Available data", {"markdown": "\n".join(md), "title": "Available data"},
                         {"tool": "describe_data", "params": {}})
     return ToolResult(text=text, data=jsonable({"tables": tables, "metrics": metrics, "unmapped": unmapped}),
