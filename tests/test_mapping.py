@@ -299,3 +299,33 @@ def test_the_admin_probe_says_how_the_mapping_fares(config, globex_db, tmp_path)
     wrong = probe({"metrics": {"revenue": {"table": "t", "time": "d"}}})
     assert wrong["ok"] is False and "a flow takes 'amount'" in wrong["detail"]
     assert READER not in good["detail"] + broken["detail"] + wrong["detail"]  # never the URL or its role
+
+
+def test_asked_in_the_chat_revenue_by_month_is_the_companys_own(config, globex_db, pg_server, tmp_path):  # noqa: F811
+    """The path a person takes: a message to the engine's chat (built-in router), not a tool call by hand."""
+    import asyncio
+
+    from penny_jupyter.engine import Engine
+
+    config.tenant_sources = {"globex": {"warehouse": globex_db.replace(f"//{USER}@", f"//{READER}@"),
+                                        "catalog": MAPPING}}
+    engine = Engine(config)
+    events: list[dict] = []
+
+    async def emit(event: dict) -> None:
+        events.append(event)
+
+    try:
+        asyncio.run(engine.chat.ask(Principal("ana", "globex"), None, "revenue by month this year", emit))
+    finally:
+        engine.close()
+    done = next(e for e in events if e["type"] == "tool.finished")
+    assert done["tool"] == "query_metric" and done["ok"], done
+    artifact = next(e["artifact"] for e in events if e["type"] == "artifact" and e["artifact"]["type"] == "table")
+    want = by_hand(pg_server, globex_db,
+                   "SELECT date_trunc('month', invoiced_at)::date, sum(net_usd)::float FROM billing.invoice_lines "
+                   "WHERE state <> 'void' AND invoiced_at::date BETWEEN %s AND %s GROUP BY 1 ORDER BY 1",
+                   dt.date(AS_OF.year, 1, 1), AS_OF)
+    assert [r["value"] for r in artifact["spec"]["rows"]] == pytest.approx([v for _, v in want])
+    answer = "".join(e.get("text", "") for e in events if e["type"] == "assistant.delta")
+    assert "Revenue" in answer and "Traceback" not in answer
