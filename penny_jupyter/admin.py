@@ -122,8 +122,11 @@ async def probe_source(engine, tenant: str) -> dict[str, Any]:
         kind = "duckdb"
     elif isinstance(source, dict) and "warehouse" in source:
         # the company's own database (pgwarehouse.py, enginewarehouse.py) by its engine; its URL is never shown
-        kind = str(source["warehouse"]).split("://", 1)[0].split("+", 1)[0].lower()
-        kind = "postgresql" if kind == "postgres" else kind
+        from .data.dialects import DIALECTS
+
+        url = str(source["warehouse"])
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        kind = {"postgres": "postgresql"}.get(DIALECTS.get(scheme, ""), DIALECTS.get(scheme, "unknown"))
     else:
         tables = (source.get("tables") or {}) if isinstance(source, dict) else {}
         kind = "s3" if any(str(p).startswith(("s3://", "s3a://")) for p in tables.values()) else "files"
@@ -183,10 +186,10 @@ def _count_tables(warehouses, tenant: str) -> int:
     cur = warehouses.cursor(tenant)
     try:
         dialect = getattr(cur, "dialect", "duckdb")
-        if dialect == "postgres":  # every schema the role reads (a company's billing.*)
-            from .data.pgwarehouse import row_estimates_sql
+        if dialect == "postgres":  # the tables the role may read, in every schema (a company's billing.*)
+            from .data.pgwarehouse import describe_sql
 
-            return len(cur.execute(row_estimates_sql(), native=True).fetchall())
+            return len({t for t, _, _ in cur.execute(describe_sql(), native=True).fetchall()})
         if dialect != "duckdb":  # another engine: the tables of the URL's schema
             return len({t for t, _, _ in cur.describe()})
         return int(cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")

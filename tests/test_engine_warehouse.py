@@ -153,3 +153,19 @@ def test_the_admin_probe_names_the_engine_and_counts_its_tables(config, trino): 
     with duckdb.connect(str(trino.path), read_only=True) as con:
         n = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main'").fetchone()[0]
     assert f"; {n} tables." in source["detail"] and "penny_ro" not in source["detail"]
+
+
+@pytest.mark.parametrize("dialect", ["bigquery", "snowflake"])
+def test_a_second_statement_hidden_from_duckdbs_reading_is_refused(dialect):
+    """sqlguard reads DuckDB's dialect, where \\' is no escape; these engines read it as one, so the text is read
+    again as they read it before it is sent."""
+    from penny_jupyter.data.enginewarehouse import _one_query
+    from penny_jupyter.data.sqlguard import check
+    from penny_jupyter.data.sqlprocess import QueryFailed
+
+    hidden = "SELECT 'a\\''; DELETE FROM ds.t WHERE true; SELECT 1 --'"
+    check(hidden, any_schema=True)  # one string literal, to DuckDB
+    with pytest.raises(QueryFailed) as e:
+        _one_query(hidden, dialect)
+    assert e.value.kind == "refused"
+    _one_query("SELECT region, count(*) AS n FROM customers GROUP BY region", dialect)

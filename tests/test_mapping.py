@@ -241,6 +241,8 @@ def test_the_mapping_can_be_a_yaml_file_and_a_change_to_it_is_read(warehouses, c
     ({"revenue": {"sql": "DELETE FROM t", "time": "d", "amount": "a"}}, "'sql' must be one SELECT"),
     ({"revenue": {"table": "t", "time": "d", "amount": "a", "dimensions": {"Region Name": "r"}}}, "lower-case name"),
     ({"revenue": {"table": "t", "amount": "a"}}, "['time']: Field required"),
+    ({"x'y": {"label": "X", "kind": "flow", "unit": "count", "table": "t", "time": "d", "amount": "1"}},
+     "a metric's name must be a lower-case name"),
 ])
 def test_a_mistake_in_a_mapping_is_a_sentence_naming_where(metrics, says):
     with pytest.raises(SourceConfigError) as e:
@@ -329,3 +331,39 @@ def test_asked_in_the_chat_revenue_by_month_is_the_companys_own(config, globex_d
     assert [r["value"] for r in artifact["spec"]["rows"]] == pytest.approx([v for _, v in want])
     answer = "".join(e.get("text", "") for e in events if e["type"] == "assistant.delta")
     assert "Revenue" in answer and "Traceback" not in answer
+
+
+def test_a_like_pattern_a_dimensionless_metric_and_a_name_of_its_own_read_as_written(warehouses, config, pg_server,
+                                                                                      globex_db):
+    revenue = {**MAPPING["metrics"]["revenue"], "filter": "state LIKE 'post%'", "dimensions": {}}
+    sales = {"label": "Sales orders", "kind": "flow", "unit": "count", "table": "crm.opportunities",
+             "time": "closed_on", "amount": "1", "filter": "outcome = 'won'"}
+    config.tenant_sources = {"globex": {**config.tenant_sources["globex"],
+                                        "catalog": {"metrics": {"revenue": revenue, "sales": sales}}}}
+    r = QUERY_METRIC.run(ctx(warehouses), QueryMetricParams(metric="revenue", period="YTD"))
+    (want,), = by_hand(pg_server, globex_db, "SELECT sum(net_usd)::float FROM billing.invoice_lines WHERE state "
+                                             "LIKE 'post%%' AND invoiced_at::date BETWEEN %s AND %s",
+                       dt.date(AS_OF.year, 1, 1), AS_OF)
+    assert r.data["total"] == pytest.approx(want)  # the % of the mapping's LIKE reached PostgreSQL as written
+
+    own = QUERY_METRIC.run(ctx(warehouses), QueryMetricParams(metric="sales", period="YTD"))
+    assert own.data["label"] == "Sales orders"  # the company's "sales", not Penny's synonym for revenue
+
+    board = LOAD_DASHBOARD.run(ctx(warehouses), DashboardParams(slug="company-health"))
+    assert "Revenue by region" not in {w.get("title") for w in board.artifacts[0].spec["widgets"]}
+    assert "Revenue by region" in board.text.split("Not shown")[1]  # revenue has no region here: listed, not failed
+
+
+def test_the_admin_probe_never_shows_a_url_it_cannot_read(config):  # noqa: F811
+    import asyncio
+
+    from penny_jupyter.admin import probe_source
+    from penny_jupyter.engine import Engine
+
+    config.tenant_sources = {"globex": {"warehouse": "penny:s3cret@db/acme"}}
+    engine = Engine(config)
+    try:
+        source = asyncio.run(probe_source(engine, "globex"))
+    finally:
+        engine.close()
+    assert source["kind"] == "unknown" and source["ok"] is False and "s3cret" not in str(source)

@@ -53,8 +53,26 @@ def _tree(sql: str):
 
 @lru_cache(maxsize=1024)
 def render(sql: str, dialect: str) -> str:
-    """The catalog's DuckDB SQL in `dialect`; `$name` parameters become the dialect's own (psycopg's %(name)s)."""
-    return sql if dialect == "duckdb" else _tree(sql).sql(dialect=dialect)
+    """The catalog's DuckDB SQL in `dialect`; `$name` parameters become the dialect's own (psycopg's %(name)s,
+    with every other `%` doubled: psycopg reads them all once it binds values, and a mapping may hold LIKE 'A%')."""
+    if dialect == "duckdb":
+        return sql
+    if dialect != "postgres":
+        return _tree(sql).sql(dialect=dialect)
+    from sqlglot import exp
+
+    names: list[str] = []
+
+    def mark(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.this:
+            names.append(str(node.this))
+            return exp.Var(this=f"__penny_{len(names) - 1}__")
+        return node
+
+    text = _tree(sql).transform(mark).sql(dialect=dialect).replace("%", "%%")
+    for i, name in enumerate(names):
+        text = text.replace(f"__penny_{i}__", f"%({name})s")
+    return text
 
 
 def render_with(sql: str, dialect: str, values: dict[str, Any] | None) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import threading
 from typing import Any
 
 from ..errors import SourceConfigError, SourceUnavailable, SqlError, ToolTimeout
@@ -39,7 +40,9 @@ def _session(dialect: str, timeout: float) -> dict[str, Any]:
 
 
 def _first(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    """The engine's message, short: Snowflake puts the reason on the line after "SQL compilation error:"."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
+    return " ".join(lines[:2] if lines[0].endswith(":") else lines[:1])[:300]
 
 
 def _plain(v: Any) -> Any:
@@ -104,13 +107,25 @@ class EngineWarehouse:
             raise SourceUnavailable(f"the warehouse of tenant {self.tenant!r} cannot be reached ({type(e).__name__}); "
                                     "an admin can check its URL and the engine", retry_after=30) from None
         with conn:
-            res = conn.exec_driver_sql(sql)
-            holder._dbapi = res.cursor
+            # The driver's own cursor, held BEFORE it executes: Trino's execute waits for the first rows and
+            # Snowflake's for the whole result, and a cancel (interrupt) must reach them while they wait. A timer
+            # cancels too, for an engine whose own time limit is not set (BigQuery's is its project's).
+            raw = conn.connection.cursor()
+            holder._dbapi = raw
+            timer = threading.Timer(self.timeout + 5, holder.interrupt)
+            timer.daemon = True
+            timer.start()
             try:
-                names = [d[0] for d in res.cursor.description or []]
-                rows = res.fetchmany(limit) if limit is not None else res.fetchall()
+                raw.execute(sql)
+                names = [d[0] for d in raw.description or []]
+                rows = raw.fetchmany(limit) if limit is not None else raw.fetchall()
             finally:
+                timer.cancel()
                 holder._dbapi = None
+                try:
+                    raw.close()
+                except Exception:  # a cancelled cursor may refuse to close; the connection goes back anyway
+                    pass
         return names, [tuple(_plain(v) for v in r) for r in rows]
 
     def close(self) -> None:
@@ -145,7 +160,8 @@ class EngineCursor:
         """(table, column, type) of every table the role sees in the URL's schema, by information_schema."""
         from sqlglot import exp
 
-        where = f" WHERE table_schema = {exp.Literal.string(self._warehouse.schema).sql(self.dialect)}" \
+        # upper() on both sides: Snowflake keeps unquoted names in upper case, Trino in lower
+        where = f" WHERE upper(table_schema) = upper({exp.Literal.string(self._warehouse.schema).sql(self.dialect)})" \
             if self._warehouse.schema else ""
         return self.execute(f"SELECT table_name, column_name, data_type FROM information_schema.columns{where} "
                             "ORDER BY table_name, ordinal_position", native=True).fetchall()
@@ -169,9 +185,15 @@ class EngineCursor:
         self._rows = []
 
 
+# What each engine says when its own time limit stopped a statement (Trino's error name, Snowflake's 000630)
+_TIMED_OUT = ("EXCEEDED_TIME_LIMIT", "REACHED ITS STATEMENT OR WAREHOUSE TIMEOUT")
+
+
 def _sentence(e: BaseException, warehouse: EngineWarehouse) -> Exception:
-    text = _first(getattr(e, "orig", None) or e)
-    if any(w in text.upper() for w in ("EXCEEDED_TIME_LIMIT", "STATEMENT_TIMEOUT", "TIMEOUT")):
+    e = getattr(e, "orig", None) or e
+    text = _first(e)
+    said = f"{getattr(e, 'error_name', '')} {e}".upper()
+    if any(w in said for w in _TIMED_OUT):
         return ToolTimeout(f"the company warehouse stopped the query after {warehouse.timeout:g} s; try a shorter "
                            "period or a narrower question")
     if isinstance(e, (OSError, ConnectionError)) or "connection" in type(e).__name__.lower():
@@ -200,6 +222,7 @@ class EngineQueries:
 
         if params:
             raise QueryFailed("sql", "values for placeholders are bound on PostgreSQL only; write them into the SQL")
+        _one_query(sql, self._cursor.dialect)
         try:
             cur = self._cursor.execute(sql, limit=limit + 1, native=True)
         except ToolTimeout as e:
@@ -215,3 +238,21 @@ class EngineQueries:
         columns = [(n, _kind([r[i] for r in rows])) for i, n in enumerate(names)]
         cells = [[v.isoformat() if hasattr(v, "isoformat") else v for v in r] for r in rows[:limit]]
         return QueryResult(columns=columns, rows=cells, truncated=len(rows) > limit)
+
+
+def _one_query(sql: str, dialect: str) -> None:
+    """sqlguard read the text as DuckDB; BigQuery and Snowflake read `\\'` as an escaped quote, so the same text
+    can hide a second statement from it. Read again as the engine reads it: exactly one query, or refused."""
+    import sqlglot
+    from sqlglot import exp
+
+    from .sqlprocess import QueryFailed
+
+    try:
+        tree = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
+    except sqlglot.errors.SqlglotError as e:
+        raise QueryFailed("sql", f"the query could not be read as {dialect} SQL ({_first(e)})") from None
+    if len(tree) != 1:
+        raise QueryFailed("refused", f"Several ({len(tree)}, as {dialect} reads the text)")
+    if not isinstance(tree[0], exp.Query):
+        raise QueryFailed("refused", type(tree[0]).__name__.upper())

@@ -84,9 +84,8 @@ def load(tenant: str, entry: Any, dialect: str) -> Catalog:
     """The tenant's Catalog from its `catalog` entry (dict or YAML path); SourceConfigError with a sentence."""
     where = f"tenant_sources[{tenant!r}]['catalog']"
     raw = entry
-    if isinstance(entry, str):
-        where = f"{entry} (tenant_sources[{tenant!r}]['catalog'])"
-        raw = _read_yaml(entry, where)
+    if isinstance(entry, str):  # its path is the admin's: people asking questions never see it
+        raw = _read_yaml(entry, f"{where} (its YAML file)")
     try:
         spec = CatalogMap.model_validate(raw)
     except ValidationError as e:
@@ -122,6 +121,9 @@ def _read_yaml(path: str, where: str) -> Any:
 
 
 def _metric(name: str, m: MetricMap, dialect: str, where: str) -> Metric:
+    if not (name.isidentifier() and name == name.lower() and name.isascii()):
+        raise SourceConfigError(f"{where}: a metric's name must be a lower-case name such as revenue or "
+                                "active_trials (give it a label to show something else)")
     known = METRICS.get(name)
     kind = m.kind or (known.kind if known else None)
     if kind is None or (known is None and not (m.label and m.unit)):

@@ -51,13 +51,14 @@ class PgCursor:
         if native:
             return self._run(sql, params, limit, timeout, streamed=True)
         try:
+            # always a mapping (even empty): psycopg then reads the rendered %% as one %
             try:
-                return self._run(render(sql, "postgres"), params, limit, timeout)
+                return self._run(render(sql, "postgres"), params or {}, limit, timeout)
             except psycopg.OperationalError:
                 if self._fresh:
                     raise
                 # a pooled connection the server dropped meanwhile (a restart, an idle timeout): once more, new
-                return self._run(render(sql, "postgres"), params, limit, timeout)
+                return self._run(render(sql, "postgres"), params or {}, limit, timeout)
         except psycopg.errors.QueryCanceled:
             raise ToolTimeout(f"the company database did not answer within {timeout or self._warehouse.timeout:g} s "
                               "(statement_timeout); try a shorter period or a narrower question") from None
@@ -90,7 +91,7 @@ class PgCursor:
                             rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
                             self.description = [(c.name, c.type_code) for c in cur.description or []]
                     else:
-                        cur = conn.execute(text, params or None, prepare=False)
+                        cur = conn.execute(text, params, prepare=False)
                         self.description = [(c.name, c.type_code) for c in cur.description or []]
                         rows = cur.fetchmany(limit) if limit is not None else cur.fetchall()
                     self._rows = [tuple(_plain(v) for v in r) for r in rows]

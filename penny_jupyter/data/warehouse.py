@@ -191,14 +191,14 @@ class Warehouses:
             return DEMO
         from . import mapping
 
-        key = mapping.fingerprint(source["catalog"])
+        from . import sources
+        from .dialects import dialect_of
+
+        where = sources.validate(tenant, source)
+        dialect = dialect_of(where["warehouse"]) if "warehouse" in where else "duckdb"
+        key = f"{dialect}:{mapping.fingerprint(source['catalog'])}"  # its expressions are read in that dialect
         known = self._catalogs.get(tenant)
         if known is None or known[0] != key:
-            from . import sources
-            from .dialects import dialect_of
-
-            where = sources.validate(tenant, source)
-            dialect = dialect_of(where["warehouse"]) if "warehouse" in where else "duckdb"
             known = self._catalogs[tenant] = (key, mapping.load(tenant, source["catalog"], dialect))
         return known[1]
 

@@ -190,10 +190,13 @@ def _grid(cur, cat: catalog.Catalog, w: dict, period: Period) -> dict[str, Any]:
 
 def _can_show(cat: catalog.Catalog, w: dict) -> bool:
     """A company that mapped its own tables sees the widgets its mapping can compute, not an SQL error: a
-    widget's metric must be mapped, and a catalog query it reads (over the demo's tables) must be there."""
+    widget's metric must be mapped (with the dimension a breakdown cuts it by), and a catalog query it reads
+    (over the demo's tables) must be there."""
     src = w.get("source")
     query = "deal_funnel" if src == "funnel" else src if src in catalog.QUERIES else None
-    return (not w.get("metric") or w["metric"] in cat.metrics) and (query is None or query in cat.queries)
+    m = cat.metrics.get(w["metric"]) if w.get("metric") else None
+    return ((not w.get("metric") or m is not None) and (query is None or query in cat.queries)
+            and (not w.get("by") or (m is not None and w["by"] in m.dimensions)))
 
 
 def build_dashboard(cur, cat: catalog.Catalog, slug: str, period: Period

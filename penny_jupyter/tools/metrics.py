@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from ..artifacts.spec import format_number, jsonable
 from ..data import catalog, formatting, mapping, queries, slicing
@@ -48,10 +48,13 @@ class QueryMetricParams(BaseModel):
         "previous_period", description="Compare with the span just before (previous_period), the same dates a "
                                        "year earlier (previous_year), or not at all.")
 
+    _asked: str = PrivateAttr("")  # the metric as written: a company's own catalog may name a metric "sales"
+
     @model_validator(mode="after")
     def _as_the_tool_reads_it(self) -> "QueryMetricParams":
         """Readings that are unambiguous become canonical, so every caller (and the eval) sees one form: a synonym
         is its metric ("sales", "new_logos"), and a time bucket sent as `by` ("by day") is the grain."""
+        self._asked = self._asked or self.metric
         try:
             self.metric = catalog.get_metric(self.metric).name
         except NotFound:
@@ -76,7 +79,7 @@ class MetricQuery:
 
 def resolve(p: QueryMetricParams, today: dt.date, cat: catalog.Catalog = catalog.DEMO) -> MetricQuery:
     try:
-        m = cat.metric(p.metric)
+        m = cat.metric(p._asked if p._asked and cat is not catalog.DEMO else p.metric)
     except NotFound as e:
         if e.code == "not_mapped":
             raise
