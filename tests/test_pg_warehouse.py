@@ -132,6 +132,7 @@ def test_run_sql_runs_a_select_on_postgresql(warehouses):
     "SELECT 1; DROP TABLE customers",
     "SELECT set_config('statement_timeout', '0', false)",
     "SELECT query_to_xml('select set_config(''TimeZone'',''UTC'',false)', true, false, '')",
+    "SELECT * FROM ts_stat('SELECT to_tsvector(set_config(''statement_timeout'',''0'',false))')",
 ])
 def test_writes_and_escapes_are_refused_in_a_sentence_and_the_warehouse_stays_usable(warehouses, query):
     with pytest.raises(PennyError) as e:

@@ -50,7 +50,9 @@ DENIED_PATTERNS = re.compile(
     # PostgreSQL's (a company warehouse, pgwarehouse.py): server files, other databases, other sessions, settings
     r"pg_read_|pg_ls_|pg_stat_file|lo_|dblink|pg_terminate_|pg_cancel_|pg_reload_|set_config|"
     # ... and those that run SQL given as text (query_to_xml('select set_config(...)')): the text is never checked
-    r"query_to_|cursor_to_|table_to_xml|schema_to_xml|database_to_xml)"
+    r"query_to_|cursor_to_|table_to_xml|schema_to_xml|database_to_xml|ts_stat$|ts_rewrite$|"
+    # other engines' (enginewarehouse.py): BigQuery's federated queries, Snowflake's system functions
+    r"external_query$|system\$)"
     r"|(_scan|_attach|_secret|_secrets)$"
 )
 
