@@ -367,3 +367,31 @@ def test_the_admin_probe_never_shows_a_url_it_cannot_read(config):  # noqa: F811
     finally:
         engine.close()
     assert source["kind"] == "unknown" and source["ok"] is False and "s3cret" not in str(source)
+
+
+@pytest.mark.parametrize("asked, tool, params", [
+    ("big invoices by region this year", "query_metric", {"metric": "large_deals", "by": "region", "period": "YTD"}),
+    ("KPIs for Europe this month", "get_company_kpis", {"period": "MTD", "unit": "Europe"}),
+])
+def test_the_built_in_router_knows_the_companys_own_words(config, globex_db, asked, tool, params):  # noqa: F811
+    import asyncio
+
+    from penny_jupyter.engine import Engine
+
+    config.tenant_sources = {"globex": {"warehouse": globex_db.replace(f"//{USER}@", f"//{READER}@"),
+                                        "catalog": MAPPING}}
+    engine = Engine(config)
+    events: list[dict] = []
+
+    async def emit(event: dict) -> None:
+        events.append(event)
+
+    try:
+        asyncio.run(engine.chat.ask(Principal("ana", "globex"), None, asked, emit))
+        demo = engine.chat.builtin_for("demo").router.route(asked)  # the demo company has no such metric or unit
+    finally:
+        engine.close()
+    started = next(e for e in events if e["type"] == "tool.started")
+    assert started["tool"] == tool and {k: started["params"].get(k) for k in params} == params
+    assert next(e for e in events if e["type"] == "tool.finished")["ok"]
+    assert getattr(demo, "params", {}).get("metric") != "large_deals" and getattr(demo, "params", {}).get("unit") != "Europe"

@@ -59,6 +59,7 @@ class ChatService:
         self.models = models
         self._running: dict[tuple[str, str], asyncio.Task] = {}
         self._tools_tokens: int | None = None
+        self._builtins: dict[str, BuiltinBackend] = {}  # tenant -> its router, for tenants with their own catalog
 
     @property
     def config(self):
@@ -73,6 +74,26 @@ class ChatService:
 
     def tools(self) -> list:
         return list(self.executor.registry)
+
+    def builtin_for(self, tenant: str) -> Any:
+        """The built-in router as a Model for this tenant: the shared one, or, for a company that mapped its own
+        tables (data/mapping.py), one that knows that company's metric names, synonyms and units."""
+        shared = self.models.builtin
+        try:
+            cat = self.executor.warehouses.catalog(tenant)
+        except PennyError:  # a mistake in the mapping: the tools say so when called
+            return shared
+        from ..data.catalog import DEMO
+
+        if cat is DEMO:
+            return shared
+        known = self._builtins.get(tenant)
+        if known is None or known.router.catalog is not cat:  # built again when the mapping changed
+            from ..models.builtin import BuiltinRouter
+
+            router = BuiltinRouter(units=list(cat.units), today=self.config.today, catalog=cat)
+            known = self._builtins[tenant] = BuiltinBackend(router)
+        return known
 
     def tools_tokens(self) -> int:
         if self._tools_tokens is None:
@@ -258,17 +279,18 @@ class _Turn:
         chat = self.chat
         sel = await chat.models.select(override)
         self.model_id = sel.id
+        builtin = chat.builtin_for(self.who.tenant)
+        model = builtin if sel.model is chat.models.builtin else sel.model
         asked = {"role": "user", "content": content, **({"context": context} if context else {})}
         try:
             # The router reads only the message it answers: no need to load the conversation for it.
-            messages = [asked] if isinstance(sel.model, BuiltinBackend) else self.history()
-            await self.answer(sel.model, messages)
+            messages = [asked] if isinstance(model, BuiltinBackend) else self.history()
+            await self.answer(model, messages)
         except ModelUnavailable as e:
             self.fault = e.code
-            builtin = chat.models.builtin
             lead = "\n\n" if self.text else ""
             self._break = False
-            if sel.model is builtin or not chat.option("fallback_to_builtin"):
+            if model is builtin or not chat.option("fallback_to_builtin"):
                 log.info("model %s failed (%s) in %s", sel.id, e.code, self.conversation_id)
                 await self.delta(f"{lead}{e.message}")
                 await self.finish("failed")

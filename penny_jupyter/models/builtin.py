@@ -173,17 +173,24 @@ table tables lists most least
 _EVERYDAY_SINGULARS = frozenset({"case", "deal", "page", "cost"})
 
 
-def _metric_vocab() -> dict[str, str]:
-    """phrase -> metric name, from the catalog (imported on first use: the router stays light to load)."""
-    from ..data.catalog import METRICS
+def _catalog(cat: Any = None) -> Any:
+    """The router's catalog: a tenant's own (mapping.py) or the demo's (imported on first use: the router stays
+    light to load)."""
+    from ..data.catalog import DEMO
 
+    return cat if cat is not None else DEMO
+
+
+def _metric_vocab(cat: Any = None) -> dict[str, str]:
+    """phrase -> metric name, from the catalog."""
+    cat = _catalog(cat)
     out: dict[str, str] = {}
-    for m in METRICS.values():
+    for m in cat.metrics.values():
         for phrase in (m.name, m.name.replace("_", " "), m.label.lower(), *m.synonyms):
             out.setdefault(phrase.lower(), m.name)
     # A plural's singular names the same metric ("expense categories", "each outage"), unless it is an
     # everyday word with another meaning ("in case", "a good deal", "this page").
-    values = {v.lower() for vs in _dimension_values().values() for v in vs}  # "billing" is a service
+    values = {v.lower() for vs in _dimension_values(cat).values() for v in vs}  # "billing" is a service
     for phrase, name in list(out.items()):
         one = re.sub(r"ies$", "y", phrase) if phrase.endswith("ies") else phrase[:-1]
         if (phrase.endswith("s") and not phrase.endswith("ss") and one not in values
@@ -192,18 +199,19 @@ def _metric_vocab() -> dict[str, str]:
     return out
 
 
-def _metric_dims() -> dict[str, tuple[str, ...]]:
-    from ..data.catalog import METRICS
-
-    return {m.name: m.dimensions for m in METRICS.values()}
+def _metric_dims(cat: Any = None) -> dict[str, tuple[str, ...]]:
+    return {m.name: m.dimensions for m in _catalog(cat).metrics.values()}
 
 
-def _dimension_values() -> dict[str, tuple[str, ...]]:
+def _dimension_values(cat: Any = None) -> dict[str, tuple[str, ...]]:
     """Filter values the router recognises in a question ("in EMEA", "for api-gateway", "sev1")."""
-    from ..data.catalog import DIMENSION_VALUES
+    from ..data.catalog import DEMO
     from ..data.generator import SERVICES, SEVERITIES
 
-    return {**DIMENSION_VALUES, "service": tuple(s[0] for s in SERVICES), "severity": SEVERITIES}
+    cat = _catalog(cat)
+    if cat is not DEMO:  # a company's own: the values its mapping names (`units`)
+        return dict(cat.dimension_values)
+    return {**cat.dimension_values, "service": tuple(s[0] for s in SERVICES), "severity": SEVERITIES}
 
 
 def extract_sql(text: str) -> str | None:
@@ -377,6 +385,7 @@ class BuiltinRouter:
     _wordset: frozenset[str] | None = field(default=None, repr=False)
     _values: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
     _dims: dict[str, tuple[str, ...]] | None = field(default=None, repr=False)
+    catalog: Any = None  # a tenant's own metrics (data.catalog.Catalog); None: the demo company's
 
     def route(self, text: str) -> Route | Clarification | None:
         sql = extract_sql(text or "")
@@ -432,9 +441,7 @@ class BuiltinRouter:
     # ---- clarifications ---------------------------------------------------------------------------
 
     def _clarify_metric(self, metric: str) -> Clarification:
-        from ..data.catalog import METRICS
-
-        m = METRICS[metric]
+        m = _catalog(self.catalog).metrics[metric]
         label = m.label.lower() if m.label.lower() in self._vocab() else m.name
         dim = next((d for d in m.dimensions if d != "customer"), None)
         sugg = [f"{label} by month this year", f"{label} last 30 days"]
@@ -481,26 +488,24 @@ class BuiltinRouter:
                               f"churned mrr by month {when}"])
 
     def _phrase(self, metric: str) -> str:
-        from ..data.catalog import METRICS
-
-        label = METRICS[metric].label.lower()
+        label = _catalog(self.catalog).metrics[metric].label.lower()
         return label if self._vocab().get(label) == metric else metric
 
     # ---- query_metric -----------------------------------------------------------------------------
 
     def _vocab(self) -> dict[str, str]:
         if self._metrics is None:
-            self._metrics = _metric_vocab()
+            self._metrics = _metric_vocab(self.catalog)
         return self._metrics
 
     def _dims_map(self) -> dict[str, tuple[str, ...]]:
         if self._dims is None:
-            self._dims = _metric_dims()
+            self._dims = _metric_dims(self.catalog)
         return self._dims
 
     def _values_map(self) -> dict[str, tuple[str, ...]]:
         if self._values is None:
-            self._values = _dimension_values()
+            self._values = _dimension_values(self.catalog)
         return self._values
 
     def _spellfix(self, t: str) -> tuple[str, bool]:
@@ -654,9 +659,7 @@ def help_reply(router: "BuiltinRouter", text: str) -> tuple[str, list[str]]:
     if _WHY.search(text):
         hit = router.metric_in(t)
         if hit:
-            from ..data.catalog import METRICS
-
-            m = METRICS[hit[1]]
+            m = _catalog(router.catalog).metrics[hit[1]]
             label = m.label.lower()
             dims = [d for d in m.dimensions if d != "customer"][:2]
             return (f"The numbers cannot say why on their own, but these show where {label} moved:",
