@@ -79,8 +79,11 @@ class ChatService:
         """The built-in router as a Model for this tenant: the shared one, or, for a company that mapped its own
         tables (data/mapping.py), one that knows that company's metric names, synonyms and units."""
         shared = self.models.builtin
+        warehouses = self.executor.warehouses
+        if warehouses is None:  # an executor without company data (tests of the turn itself)
+            return shared
         try:
-            cat = self.executor.warehouses.catalog(tenant)
+            cat = warehouses.catalog(tenant)
         except PennyError:  # a mistake in the mapping: the tools say so when called
             return shared
         from ..data.catalog import DEMO
@@ -317,7 +320,7 @@ class _Turn:
         history = [{"role": m.role, "content": with_context(m.content, (m.meta or {}).get("context"))} for m in msgs
                    if m.role in ("user", "assistant") and m.content]
         try:
-            cat = chat.executor.warehouses.catalog(self.who.tenant)
+            cat = chat.executor.warehouses.catalog(self.who.tenant) if chat.executor.warehouses is not None else None
         except PennyError:  # a mapping with a mistake: the tools say so when called; the chat still answers
             cat = None
         system = system_prompt(chat.config.today(), cat)

@@ -183,6 +183,7 @@ def running_hub() -> Iterator[Hub]:
         for user in ("alice", "carol", "bob"):
             hub.api("DELETE", f"users/{user}/server") if proc.poll() is None else None
         _stop(proc)
+        _reap(str(root), env["HUB_PROXY_API_PORT"])
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -198,6 +199,24 @@ def _wait(hub: Hub, timeout: float = 120) -> None:
             return
         time.sleep(0.5)
     raise RuntimeError(f"the hub or the Penny service did not come up in {timeout}s:\n{hub.log_tail()}")
+
+
+def _reap(root: str, proxy_api_port: str) -> None:
+    """What the hub started in sessions of their own and left behind (seen: the proxy and the Penny service still
+    running after the hub exited): anything whose command line names this hub's directory or proxy port."""
+    import psutil
+
+    left = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if root in cmd or f"--api-port {proxy_api_port}" in cmd:
+            left.append(p)
+    for p in left:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(left, timeout=5)
 
 
 def _stop(proc: subprocess.Popen) -> None:
