@@ -395,3 +395,22 @@ def test_the_built_in_router_knows_the_companys_own_words(config, globex_db, ask
     assert started["tool"] == tool and {k: started["params"].get(k) for k in params} == params
     assert next(e for e in events if e["type"] == "tool.finished")["ok"]
     assert getattr(demo, "params", {}).get("metric") != "large_deals" and getattr(demo, "params", {}).get("unit") != "Europe"
+
+
+def test_a_model_is_offered_the_companys_own_metrics_and_units(config, globex_db):  # noqa: F811
+    from penny_jupyter.engine import Engine
+    from penny_jupyter.models.base import tool_schema
+
+    config.tenant_sources = {"globex": {"warehouse": globex_db.replace(f"//{USER}@", f"//{READER}@"),
+                                        "catalog": MAPPING}}
+    engine = Engine(config)
+    try:
+        own = {t.name: tool_schema(t)["function"]["parameters"]["properties"] for t in engine.chat.tools_for("globex")}
+        demo = {t.name: tool_schema(t)["function"]["parameters"]["properties"] for t in engine.chat.tools_for("demo")}
+    finally:
+        engine.close()
+    assert own["query_metric"]["metric"]["enum"] == ["revenue", "win_rate", "mrr", "large_deals"]
+    assert own["query_metric"]["by"]["enum"] == ["region", "segment"]
+    assert own["get_company_kpis"]["unit"]["enum"] == ["company", "Americas", "Europe"]
+    assert "pipeline" in demo["query_metric"]["metric"]["enum"] and "EMEA" in demo["get_company_kpis"]["unit"]["enum"]
+    assert own["query_metric"].keys() == demo["query_metric"].keys()  # the same parameters, other words

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from typing import Any, Awaitable, Callable
@@ -59,7 +60,9 @@ class ChatService:
         self.models = models
         self._running: dict[tuple[str, str], asyncio.Task] = {}
         self._tools_tokens: int | None = None
-        self._builtins: dict[str, BuiltinBackend] = {}  # tenant -> its router, for tenants with their own catalog
+        # for tenants with their own catalog: their router, and their tools as offered to a model
+        self._builtins: dict[str, BuiltinBackend] = {}
+        self._tools_for: dict[str, tuple[Any, list]] = {}
 
     @property
     def config(self):
@@ -75,20 +78,38 @@ class ChatService:
     def tools(self) -> list:
         return list(self.executor.registry)
 
+    def tools_for(self, tenant: str) -> list:
+        """The tools as offered to a model for this tenant: for a company with its own catalog, the parameters name
+        its metrics and units (Tool.for_catalog); for everyone else, the registry's own."""
+        cat = self._own_catalog(tenant)
+        if cat is None:
+            return self.tools()
+        known = self._tools_for.get(tenant)
+        if known is None or known[0] is not cat:
+            tools = [dataclasses.replace(t, params=t.for_catalog(cat)) if t.for_catalog else t for t in self.tools()]
+            known = self._tools_for[tenant] = (cat, tools)
+        return known[1]
+
+    def _own_catalog(self, tenant: str) -> Any:
+        """The tenant's own catalog (data/mapping.py), or None for the demo's, no company data, or a mapping with a
+        mistake in it (the tools say so when called)."""
+        from ..data.catalog import DEMO
+
+        warehouses = self.executor.warehouses
+        if warehouses is None:  # an executor without company data (tests of the turn itself)
+            return None
+        try:
+            cat = warehouses.catalog(tenant)
+        except PennyError:
+            return None
+        return None if cat is DEMO else cat
+
     def builtin_for(self, tenant: str) -> Any:
         """The built-in router as a Model for this tenant: the shared one, or, for a company that mapped its own
         tables (data/mapping.py), one that knows that company's metric names, synonyms and units."""
         shared = self.models.builtin
-        warehouses = self.executor.warehouses
-        if warehouses is None:  # an executor without company data (tests of the turn itself)
-            return shared
-        try:
-            cat = warehouses.catalog(tenant)
-        except PennyError:  # a mistake in the mapping: the tools say so when called
-            return shared
-        from ..data.catalog import DEMO
-
-        if cat is DEMO:
+        cat = self._own_catalog(tenant)
+        if cat is None:
             return shared
         known = self._builtins.get(tenant)
         if known is None or known.router.catalog is not cat:  # built again when the mapping changed
@@ -319,18 +340,14 @@ class _Turn:
         msgs = chat.conversations.messages(self.who, self.conversation_id)
         history = [{"role": m.role, "content": with_context(m.content, (m.meta or {}).get("context"))} for m in msgs
                    if m.role in ("user", "assistant") and m.content]
-        try:
-            cat = chat.executor.warehouses.catalog(self.who.tenant) if chat.executor.warehouses is not None else None
-        except PennyError:  # a mapping with a mistake: the tools say so when called; the chat still answers
-            cat = None
-        system = system_prompt(chat.config.today(), cat)
+        system = system_prompt(chat.config.today(), chat._own_catalog(self.who.tenant))
         return fit_history(history, int(chat.option("history_token_budget")), system=system,
                            tools_tokens=chat.tools_tokens())
 
     async def answer(self, model: Model, messages: list[dict[str, Any]]) -> None:
         """Stream rounds of the model until one asks for no tools; each tool result goes back to it. A round
         that ends the turn with no text gets an answer written from the tool results (`unsaid`)."""
-        tools = self.chat.tools()
+        tools = self.chat.tools_for(self.who.tenant)
         max_rounds = max(0, int(self.chat.option("max_tool_rounds")))
         rounds = 0
         results: list[dict[str, Any]] = []

@@ -92,6 +92,9 @@ class Tool:
     inline: bool = False
     # What a call is about, in a person's words, for its card ("KPIs · this month"); default: the title.
     label: Callable[[Any], str] | None = None
+    # Its parameters as offered to a model for a company with its own catalog (data/mapping.py): that company's
+    # metric names and units in the enums instead of the demo's. Calls are still validated with `params`.
+    for_catalog: Callable[[Any], type[BaseModel]] | None = None
 
     def label_for(self, params: BaseModel) -> str:
         return (self.label(params) if self.label else "") or self.title or self.name.replace("_", " ")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..artifacts.spec import jsonable
 from ..data.catalog import KPI_METRICS as KPIS, valid_units
@@ -113,6 +113,14 @@ def _label(p: KpiParams) -> str:
     return f"KPIs{unit} · {PERIOD_WORDS[p.period]}"
 
 
+def _params_for(cat) -> type[KpiParams]:
+    """The KPIs' parameters naming a company's own units (Tool.for_catalog)."""
+    units = cat.valid_units()
+    return create_model("KpiParams", __base__=KpiParams, unit=(str, Field(
+        "company", description="'company'" + (", or one of: " + ", ".join(units[1:]) if units[1:] else ""),
+        json_schema_extra={"enum": units})))
+
+
 GET_COMPANY_KPIS = Tool(
     name="get_company_kpis",
     title="Company KPIs",
@@ -122,4 +130,5 @@ GET_COMPANY_KPIS = Tool(
     params=KpiParams,
     run=run,
     label=_label,
+    for_catalog=_params_for,
 )

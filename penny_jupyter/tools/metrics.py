@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from ..artifacts.spec import format_number, jsonable
 from ..data import catalog, formatting, mapping, queries, slicing
@@ -283,6 +283,17 @@ def _label(p: QueryMetricParams) -> str:
     return what + (f" · {when}" if when else "")
 
 
+def _params_for(cat: catalog.Catalog) -> type[QueryMetricParams]:
+    """query_metric's parameters naming a company's own metrics and dimensions (Tool.for_catalog)."""
+    dims = sorted({d for m in cat.metrics.values() for d in m.dimensions})
+    return create_model(
+        "QueryMetricParams", __base__=QueryMetricParams,
+        metric=(str, Field(description="Catalog metric name or synonym: " + ", ".join(cat.metrics) + ". describe_data "
+                           "lists them all.", json_schema_extra={"enum": list(cat.metrics)})),
+        by=(str | None, Field(None, description="Dimension to break the metric down by (" + (", ".join(dims) or "none")
+                              + ": depends on the metric).", json_schema_extra={"enum": dims})))
+
+
 QUERY_METRIC = Tool(
     name="query_metric",
     title="Query a metric",
@@ -293,6 +304,7 @@ QUERY_METRIC = Tool(
     params=QueryMetricParams,
     run=run_query_metric,
     label=_label,
+    for_catalog=_params_for,
 )
 
 
