@@ -15,11 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from data_fixtures import AS_OF, config, data_dir, warehouse_template  # noqa: F401,E402 (fixtures)
 from fake_trino import FakeTrino  # noqa: E402
-from test_pg_warehouse import same  # noqa: E402
+from test_pg_warehouse import ctx, same  # noqa: E402
 from penny_jupyter.data.warehouse import Warehouses  # noqa: E402
 from penny_jupyter.errors import PennyError, SourceConfigError, SourceUnavailable, ToolTimeout  # noqa: E402
-from penny_jupyter.tenancy import Principal  # noqa: E402
-from penny_jupyter.tools.base import ToolContext  # noqa: E402
 from penny_jupyter.tools.dashboards import LOAD_DASHBOARD, DashboardParams  # noqa: E402
 from penny_jupyter.tools.kpis import GET_COMPANY_KPIS, KpiParams  # noqa: E402
 from penny_jupyter.tools.metrics import DESCRIBE_DATA, QUERY_METRIC, DescribeDataParams, QueryMetricParams  # noqa: E402
@@ -41,11 +39,6 @@ def warehouses(config, trino):  # noqa: F811
     w = Warehouses(config)
     yield w
     w.close()
-
-
-def ctx(warehouses, tenant: str) -> ToolContext:
-    return ToolContext(principal=Principal("alice", tenant), warehouses=warehouses, config=warehouses.config,
-                       today=AS_OF)
 
 
 def test_kpis_on_trino_equal_the_duckdb_demo(warehouses, trino):

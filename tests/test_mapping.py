@@ -303,8 +303,9 @@ def test_the_admin_probe_says_how_the_mapping_fares(config, globex_db, tmp_path)
     assert READER not in good["detail"] + broken["detail"] + wrong["detail"]  # never the URL or its role
 
 
-def test_asked_in_the_chat_revenue_by_month_is_the_companys_own(config, globex_db, pg_server, tmp_path):  # noqa: F811
-    """The path a person takes: a message to the engine's chat (built-in router), not a tool call by hand."""
+def chat(config, globex_db, asked: str, then=lambda engine: None) -> tuple[list[dict], object]:  # noqa: F811
+    """`asked` sent to the engine's chat as Globex's analyst (the built-in router answers): the events it streamed,
+    and what `then(engine)` returns while the engine is still up."""
     import asyncio
 
     from penny_jupyter.engine import Engine
@@ -318,9 +319,15 @@ def test_asked_in_the_chat_revenue_by_month_is_the_companys_own(config, globex_d
         events.append(event)
 
     try:
-        asyncio.run(engine.chat.ask(Principal("ana", "globex"), None, "revenue by month this year", emit))
+        asyncio.run(engine.chat.ask(Principal("ana", "globex"), None, asked, emit))
+        return events, then(engine)
     finally:
         engine.close()
+
+
+def test_asked_in_the_chat_revenue_by_month_is_the_companys_own(config, globex_db, pg_server):  # noqa: F811
+    """The path a person takes: a message to the engine's chat (built-in router), not a tool call by hand."""
+    events, _ = chat(config, globex_db, "revenue by month this year")
     done = next(e for e in events if e["type"] == "tool.finished")
     assert done["tool"] == "query_metric" and done["ok"], done
     artifact = next(e["artifact"] for e in events if e["type"] == "artifact" and e["artifact"]["type"] == "table")
@@ -374,23 +381,8 @@ def test_the_admin_probe_never_shows_a_url_it_cannot_read(config):  # noqa: F811
     ("KPIs for Europe this month", "get_company_kpis", {"period": "MTD", "unit": "Europe"}),
 ])
 def test_the_built_in_router_knows_the_companys_own_words(config, globex_db, asked, tool, params):  # noqa: F811
-    import asyncio
-
-    from penny_jupyter.engine import Engine
-
-    config.tenant_sources = {"globex": {"warehouse": globex_db.replace(f"//{USER}@", f"//{READER}@"),
-                                        "catalog": MAPPING}}
-    engine = Engine(config)
-    events: list[dict] = []
-
-    async def emit(event: dict) -> None:
-        events.append(event)
-
-    try:
-        asyncio.run(engine.chat.ask(Principal("ana", "globex"), None, asked, emit))
-        demo = engine.chat.builtin_for("demo").router.route(asked)  # the demo company has no such metric or unit
-    finally:
-        engine.close()
+    # the demo company has no such metric or unit
+    events, demo = chat(config, globex_db, asked, lambda engine: engine.chat.builtin_for("demo").router.route(asked))
     started = next(e for e in events if e["type"] == "tool.started")
     assert started["tool"] == tool and {k: started["params"].get(k) for k in params} == params
     assert next(e for e in events if e["type"] == "tool.finished")["ok"]
